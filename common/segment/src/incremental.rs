@@ -1,0 +1,639 @@
+//! The incremental index: rows appended in memory, rolled up at `queryGranularity` with the
+//! `metricsSpec` aggregators, with dimensions declared or discovered from the rows. It serves
+//! queries through [`SegmentReader`](crate::SegmentReader) while it grows, and `persist` turns
+//! it into a sorted, immutable segment.
+//!
+//! Rollup finds an existing row with the same truncated time and dimension values through a hash
+//! table of row numbers; the hash covers only non-null dimensions, so a dimension discovered
+//! later (null for older rows) leaves older rows' hashes valid.
+
+mod columns;
+mod persist;
+mod view;
+
+use std::collections::HashSet;
+
+use hashbrown::HashTable;
+use xxhash_rust::xxh3::Xxh3Default;
+
+use eddy_types::granularity::Bucketer;
+use eddy_types::spec::AggregatorSpec;
+use eddy_types::spec::ingest::{DataSchema, DimensionSchema, DimensionType};
+use eddy_types::{Granularity, SegmentId, TIME_COLUMN};
+
+use crate::codec::numeric::NumKind;
+use crate::hll::{Hll, hash_str};
+use crate::input::{InputRow, InputValue};
+use crate::schema::{ColumnRole, ColumnSchema, ColumnType, SegmentSchema};
+
+use columns::{MemNumeric, MemSketches, MemStringDim};
+
+pub use persist::persist;
+
+/// How rows become an index: the dataSchema's dimension, metric and granularity parts.
+#[derive(Debug, Clone)]
+pub struct IndexSpec {
+    pub dimensions: Vec<DimensionSchema>,
+    pub discover: bool,
+    pub exclusions: HashSet<String>,
+    pub metrics: Vec<AggregatorSpec>,
+    pub query_granularity: Granularity,
+    pub rollup: bool,
+    /// Where `__time` sorts among the declared dimensions; `Some(0)` is Druid's default.
+    pub time_position: Option<usize>,
+}
+
+impl IndexSpec {
+    pub fn from_data_schema(ds: &DataSchema) -> Self {
+        let dims = &ds.dimensions_spec;
+        let mut exclusions: HashSet<String> = dims.dimension_exclusions.iter().cloned().collect();
+        exclusions.insert(ds.timestamp_spec.column.clone());
+        exclusions.insert(TIME_COLUMN.to_string());
+        for m in &ds.metrics_spec {
+            exclusions.insert(m.name().to_string());
+            exclusions.extend(m.input_fields());
+        }
+        let time_position = if dims.force_segment_sort_by_time {
+            Some(0)
+        } else {
+            dims.dimensions.iter().position(|d| d.name == TIME_COLUMN)
+        };
+        IndexSpec {
+            dimensions: dims.explicit_dimensions().cloned().collect(),
+            discover: dims.is_schemaless(),
+            exclusions,
+            metrics: ds.metrics_spec.clone(),
+            query_granularity: ds.granularity_spec.query_granularity,
+            rollup: ds.granularity_spec.rollup,
+            time_position,
+        }
+    }
+}
+
+pub(crate) enum MemDim {
+    String(MemStringDim),
+    Numeric(MemNumeric),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MetricOp {
+    Count,
+    Sum,
+    Min,
+    Max,
+}
+
+pub(crate) enum MemMetric {
+    Numeric {
+        op: MetricOp,
+        field: Option<String>,
+        col: MemNumeric,
+    },
+    Sketch {
+        field: String,
+        col: MemSketches,
+    },
+}
+
+/// One dimension value of the row being added.
+#[derive(Clone, Copy)]
+enum DimKey {
+    /// Range in the id scratch buffer.
+    Ids(usize, usize),
+    Long(Option<i64>),
+    Double(Option<f64>),
+}
+
+/// What adding a row did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct AddOutcome {
+    /// The row was folded into an existing one.
+    pub rolled_up: bool,
+    /// Values that could not be read (the row is kept, with nulls in their place).
+    pub errors: Vec<String>,
+}
+
+pub struct IncrementalIndex {
+    id: SegmentId,
+    spec: IndexSpec,
+    schema: SegmentSchema,
+    bucketer: Bucketer,
+    time: MemNumeric,
+    dims: Vec<MemDim>,
+    metrics: Vec<MemMetric>,
+    table: HashTable<u32>,
+    row_hashes: Vec<u64>,
+    time_sorted: bool,
+    bytes: usize,
+    id_scratch: Vec<u32>,
+    key_scratch: Vec<DimKey>,
+    names_scratch: Vec<String>,
+    str_scratch: Vec<String>,
+}
+
+impl IncrementalIndex {
+    pub fn new(id: SegmentId, spec: IndexSpec) -> Self {
+        let mut index = IncrementalIndex {
+            id,
+            bucketer: spec.query_granularity.bucketer(),
+            schema: SegmentSchema {
+                columns: Vec::new(),
+                aggregators: spec.metrics.clone(),
+                query_granularity: spec.query_granularity,
+                rollup: spec.rollup,
+                sort_order: Vec::new(),
+            },
+            spec,
+            time: MemNumeric::new(NumKind::Long),
+            dims: Vec::new(),
+            metrics: Vec::new(),
+            table: HashTable::new(),
+            row_hashes: Vec::new(),
+            time_sorted: true,
+            bytes: 0,
+            id_scratch: Vec::new(),
+            key_scratch: Vec::new(),
+            names_scratch: Vec::new(),
+            str_scratch: Vec::new(),
+        };
+        for d in index.spec.dimensions.clone() {
+            index.add_dimension(&d);
+        }
+        for m in index.spec.metrics.clone() {
+            index.add_metric(&m);
+        }
+        index.refresh_sort_order();
+        index
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.time.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.num_rows() == 0
+    }
+
+    /// Estimated heap bytes held (for `maxBytesInMemory`).
+    pub fn bytes_in_memory(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn spec(&self) -> &IndexSpec {
+        &self.spec
+    }
+
+    fn add_dimension(&mut self, d: &DimensionSchema) {
+        let (dim, kind) = match d.kind {
+            DimensionType::Long => (
+                MemDim::Numeric(MemNumeric::new(NumKind::Long)),
+                ColumnType::Long,
+            ),
+            DimensionType::Float => (
+                MemDim::Numeric(MemNumeric::new(NumKind::Float)),
+                ColumnType::Float,
+            ),
+            DimensionType::Double => (
+                MemDim::Numeric(MemNumeric::new(NumKind::Double)),
+                ColumnType::Double,
+            ),
+            _ => (
+                MemDim::String(MemStringDim::new(d.multi_value_handling)),
+                ColumnType::String,
+            ),
+        };
+        let rows = self.num_rows();
+        let mut dim = dim;
+        match &mut dim {
+            MemDim::String(s) => s.backfill_nulls(rows),
+            MemDim::Numeric(n) => n.backfill_nulls(rows),
+        }
+        let position = self.dims.len();
+        self.dims.push(dim);
+        self.schema.columns.insert(
+            position,
+            ColumnSchema {
+                name: d.name.clone(),
+                kind,
+                role: ColumnRole::Dimension,
+                multi_value: false,
+                has_bitmap: d.has_bitmap_index(),
+            },
+        );
+        self.refresh_sort_order();
+    }
+
+    fn add_metric(&mut self, m: &AggregatorSpec) {
+        let numeric = |op, field: &Option<String>, kind| MemMetric::Numeric {
+            op,
+            field: field.clone(),
+            col: MemNumeric::new(kind),
+        };
+        let (metric, kind) = match m {
+            AggregatorSpec::Count { .. } => (
+                numeric(MetricOp::Count, &None, NumKind::Long),
+                ColumnType::Long,
+            ),
+            AggregatorSpec::LongSum(a) => (
+                numeric(MetricOp::Sum, &a.field_name, NumKind::Long),
+                ColumnType::Long,
+            ),
+            AggregatorSpec::LongMin(a) => (
+                numeric(MetricOp::Min, &a.field_name, NumKind::Long),
+                ColumnType::Long,
+            ),
+            AggregatorSpec::LongMax(a) => (
+                numeric(MetricOp::Max, &a.field_name, NumKind::Long),
+                ColumnType::Long,
+            ),
+            AggregatorSpec::DoubleSum(a) => (
+                numeric(MetricOp::Sum, &a.field_name, NumKind::Double),
+                ColumnType::Double,
+            ),
+            AggregatorSpec::DoubleMin(a) => (
+                numeric(MetricOp::Min, &a.field_name, NumKind::Double),
+                ColumnType::Double,
+            ),
+            AggregatorSpec::DoubleMax(a) => (
+                numeric(MetricOp::Max, &a.field_name, NumKind::Double),
+                ColumnType::Double,
+            ),
+            AggregatorSpec::FloatSum(a) => (
+                numeric(MetricOp::Sum, &a.field_name, NumKind::Float),
+                ColumnType::Float,
+            ),
+            AggregatorSpec::FloatMin(a) => (
+                numeric(MetricOp::Min, &a.field_name, NumKind::Float),
+                ColumnType::Float,
+            ),
+            AggregatorSpec::FloatMax(a) => (
+                numeric(MetricOp::Max, &a.field_name, NumKind::Float),
+                ColumnType::Float,
+            ),
+            AggregatorSpec::HyperUnique(a) => (
+                MemMetric::Sketch {
+                    field: a.field_name.clone(),
+                    col: MemSketches {
+                        sketches: Vec::new(),
+                    },
+                },
+                ColumnType::HyperUnique,
+            ),
+            // DataSchema::validate refuses the rest at ingestion.
+            other => {
+                tracing::warn!(
+                    aggregator = other.type_name(),
+                    "aggregator not supported at ingestion; counting rows instead"
+                );
+                (
+                    numeric(MetricOp::Count, &None, NumKind::Long),
+                    ColumnType::Long,
+                )
+            }
+        };
+        self.metrics.push(metric);
+        self.schema.columns.push(ColumnSchema {
+            name: m.name().to_string(),
+            kind,
+            role: ColumnRole::Metric,
+            multi_value: false,
+            has_bitmap: false,
+        });
+    }
+
+    fn refresh_sort_order(&mut self) {
+        let mut order: Vec<String> = self.schema.dimensions().map(|c| c.name.clone()).collect();
+        let pos = self
+            .spec
+            .time_position
+            .unwrap_or(order.len())
+            .min(order.len());
+        order.insert(pos, TIME_COLUMN.to_string());
+        self.schema.sort_order = order;
+    }
+
+    fn discover(&mut self, row: &dyn InputRow) {
+        self.names_scratch.clear();
+        row.field_names(&mut self.names_scratch);
+        let names = std::mem::take(&mut self.names_scratch);
+        for name in &names {
+            if self.spec.exclusions.contains(name) || self.schema.column(name).is_some() {
+                continue;
+            }
+            self.add_dimension(&DimensionSchema::string(name));
+        }
+        self.names_scratch = names;
+    }
+
+    /// Adds a row with event time `timestamp` (ms); the index truncates it to the query
+    /// granularity.
+    pub fn add(&mut self, timestamp: i64, row: &dyn InputRow) -> AddOutcome {
+        let mut outcome = AddOutcome::default();
+        if self.spec.discover {
+            self.discover(row);
+        }
+        let time = self.bucketer.bucket_start(timestamp);
+        self.id_scratch.clear();
+        self.key_scratch.clear();
+        let num_dims = self.dims.len();
+        for d in 0..num_dims {
+            let name = &self.schema.columns[d].name;
+            let value = row.get(name);
+            let key = match &mut self.dims[d] {
+                MemDim::String(dim) => {
+                    let start = self.id_scratch.len();
+                    intern_values(dim, &value, &mut self.id_scratch, &mut self.str_scratch);
+                    DimKey::Ids(start, self.id_scratch.len())
+                }
+                MemDim::Numeric(n) if n.kind == NumKind::Long => match value.as_long() {
+                    Ok(v) => DimKey::Long(v),
+                    Err(e) => {
+                        outcome.errors.push(format!("dimension {name:?}: {e}"));
+                        DimKey::Long(None)
+                    }
+                },
+                MemDim::Numeric(_) => match value.as_double() {
+                    Ok(v) => DimKey::Double(v),
+                    Err(e) => {
+                        outcome.errors.push(format!("dimension {name:?}: {e}"));
+                        DimKey::Double(None)
+                    }
+                },
+            };
+            self.key_scratch.push(key);
+        }
+        let existing = if self.spec.rollup {
+            self.find_row(time)
+        } else {
+            None
+        };
+        let (row_index, hash) = match existing {
+            Some(r) => {
+                outcome.rolled_up = true;
+                (r as usize, 0)
+            }
+            None => (
+                self.num_rows(),
+                if self.spec.rollup {
+                    self.key_hash(time)
+                } else {
+                    0
+                },
+            ),
+        };
+        if existing.is_none() {
+            self.append_row(time, row_index);
+        }
+        self.update_metrics(row_index, row, existing.is_none(), &mut outcome);
+        if existing.is_none() && self.spec.rollup {
+            self.row_hashes.push(hash);
+            let hashes = &self.row_hashes;
+            self.table
+                .insert_unique(hash, row_index as u32, |r| hashes[*r as usize]);
+        }
+        outcome
+    }
+
+    fn key_hash(&self, time: i64) -> u64 {
+        let mut h = Xxh3Default::new();
+        h.update(&time.to_le_bytes());
+        for (d, key) in self.key_scratch.iter().enumerate() {
+            match *key {
+                DimKey::Ids(s, e) => {
+                    let ids = &self.id_scratch[s..e];
+                    if ids != [0] {
+                        h.update(&(d as u32).to_le_bytes());
+                        ids.iter().for_each(|id| h.update(&id.to_le_bytes()));
+                    }
+                }
+                DimKey::Long(Some(v)) => {
+                    h.update(&(d as u32).to_le_bytes());
+                    h.update(&v.to_le_bytes());
+                }
+                DimKey::Double(Some(v)) => {
+                    h.update(&(d as u32).to_le_bytes());
+                    h.update(&v.to_bits().to_le_bytes());
+                }
+                DimKey::Long(None) | DimKey::Double(None) => {}
+            }
+        }
+        h.digest()
+    }
+
+    fn find_row(&self, time: i64) -> Option<u32> {
+        let hash = self.key_hash(time);
+        self.table
+            .find(hash, |&r| self.row_equals(r as usize, time))
+            .copied()
+    }
+
+    fn row_equals(&self, row: usize, time: i64) -> bool {
+        if self.time.longs[row] != time {
+            return false;
+        }
+        self.key_scratch
+            .iter()
+            .zip(&self.dims)
+            .all(|(key, dim)| match (*key, dim) {
+                (DimKey::Ids(s, e), MemDim::String(d)) => d.row_ids(row) == &self.id_scratch[s..e],
+                (DimKey::Long(v), MemDim::Numeric(n)) => {
+                    if n.is_null(row) {
+                        v.is_none()
+                    } else {
+                        v == Some(n.longs[row])
+                    }
+                }
+                (DimKey::Double(v), MemDim::Numeric(n)) => {
+                    if n.is_null(row) {
+                        v.is_none()
+                    } else {
+                        v.map(f64::to_bits) == Some(n.doubles[row].to_bits())
+                    }
+                }
+                _ => false,
+            })
+    }
+
+    fn append_row(&mut self, time: i64, row: usize) {
+        if let Some(last) = self.time.longs.last()
+            && *last > time
+        {
+            self.time_sorted = false;
+        }
+        self.time.push_long(Some(time));
+        self.bytes += 8;
+        for (key, dim) in self.key_scratch.iter().zip(self.dims.iter_mut()) {
+            match (*key, dim) {
+                (DimKey::Ids(s, e), MemDim::String(d)) => {
+                    let before = d.dict_bytes;
+                    d.push_row(row as u32, &self.id_scratch[s..e]);
+                    self.bytes += 4 * (e - s) + 2 + (d.dict_bytes - before);
+                }
+                (DimKey::Long(v), MemDim::Numeric(n)) => {
+                    n.push_long(v);
+                    self.bytes += 8;
+                }
+                (DimKey::Double(v), MemDim::Numeric(n)) => {
+                    n.push_double(v);
+                    self.bytes += 8;
+                }
+                _ => {}
+            }
+        }
+        if self.spec.rollup {
+            self.bytes += 16;
+        }
+    }
+
+    fn update_metrics(
+        &mut self,
+        row: usize,
+        input: &dyn InputRow,
+        new_row: bool,
+        outcome: &mut AddOutcome,
+    ) {
+        let first_metric_column = self.dims.len();
+        for (m, metric) in self.metrics.iter_mut().enumerate() {
+            let name = &self.schema.columns[first_metric_column + m].name;
+            match metric {
+                MemMetric::Numeric { op, field, col } => {
+                    if new_row {
+                        col.push_long(None);
+                        self.bytes += 8;
+                    }
+                    let op = *op;
+                    let value = match (op, field.as_deref()) {
+                        (MetricOp::Count, _) => InputValue::Long(1),
+                        (_, Some(f)) => input.get(f),
+                        (_, None) => InputValue::Null,
+                    };
+                    if let Err(e) = apply_metric(op, col, row, &value) {
+                        outcome.errors.push(format!("metric {name:?}: {e}"));
+                    }
+                }
+                MemMetric::Sketch { field, col } => {
+                    if new_row {
+                        col.sketches.push(Hll::new());
+                    }
+                    let before = col.sketches[row].heap_bytes();
+                    add_to_sketch(&mut col.sketches[row], &input.get(field));
+                    self.bytes += col.sketches[row].heap_bytes().saturating_sub(before)
+                        + if new_row { 32 } else { 0 };
+                }
+            }
+        }
+    }
+}
+
+/// Interns a string dimension's value(s) into ids (null → [0]), applying multi-value handling.
+fn intern_values(
+    dim: &mut MemStringDim,
+    value: &InputValue<'_>,
+    out: &mut Vec<u32>,
+    scratch: &mut Vec<String>,
+) {
+    use eddy_types::spec::ingest::MultiValueHandling as H;
+    match value {
+        InputValue::List(items) => {
+            scratch.clear();
+            for item in items {
+                if let Some(t) = item.as_text() {
+                    scratch.push(t.into_owned());
+                } else if let InputValue::List(_) = item {
+                    scratch.push(list_text(item));
+                }
+            }
+            match dim.handling {
+                H::SortedArray => scratch.sort(),
+                H::SortedSet => {
+                    scratch.sort();
+                    scratch.dedup();
+                }
+                H::Array => {}
+            }
+            if scratch.is_empty() {
+                out.push(0);
+            }
+            for s in scratch.iter() {
+                out.push(dim.intern(s));
+            }
+        }
+        other => match other.as_text() {
+            Some(t) => out.push(dim.intern(&t)),
+            None => out.push(0),
+        },
+    }
+}
+
+fn list_text(v: &InputValue<'_>) -> String {
+    match v {
+        InputValue::List(items) => {
+            let parts: Vec<String> = items.iter().map(list_text).collect();
+            format!("[{}]", parts.join(","))
+        }
+        other => other
+            .as_text()
+            .map(|t| t.into_owned())
+            .unwrap_or_else(|| "null".into()),
+    }
+}
+
+fn apply_metric(
+    op: MetricOp,
+    col: &mut MemNumeric,
+    row: usize,
+    value: &InputValue<'_>,
+) -> Result<(), String> {
+    let was_null = col.is_null(row);
+    match col.kind {
+        NumKind::Long => {
+            let Some(v) = value.as_long()? else {
+                return Ok(());
+            };
+            let slot = &mut col.longs[row];
+            *slot = if was_null {
+                v
+            } else {
+                match op {
+                    MetricOp::Count | MetricOp::Sum => slot.wrapping_add(v),
+                    MetricOp::Min => (*slot).min(v),
+                    MetricOp::Max => (*slot).max(v),
+                }
+            };
+        }
+        _ => {
+            let Some(v) = value.as_double()? else {
+                return Ok(());
+            };
+            let slot = &mut col.doubles[row];
+            *slot = if was_null {
+                v
+            } else {
+                match op {
+                    MetricOp::Count | MetricOp::Sum => *slot + v,
+                    MetricOp::Min => slot.min(v),
+                    MetricOp::Max => slot.max(v),
+                }
+            };
+        }
+    }
+    if was_null {
+        col.nulls.remove(row as u32);
+    }
+    Ok(())
+}
+
+fn add_to_sketch(sketch: &mut Hll, value: &InputValue<'_>) {
+    match value {
+        InputValue::Null => {}
+        InputValue::List(items) => items.iter().for_each(|i| add_to_sketch(sketch, i)),
+        other => {
+            if let Some(t) = other.as_text() {
+                sketch.add_hash(hash_str(&t));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+use serde_json::{Map, Value, json};
+
+use eddy_types::spec::ingest::DataSchema;
+use eddy_types::{DataSourceName, Interval, SegmentId};
+
+use super::*;
+use crate::file::SegmentFile;
+use crate::reader::SegmentReader;
+use crate::writer::write_vec;
+
+fn seg_id() -> SegmentId {
+    SegmentId {
+        datasource: DataSourceName::new("t").unwrap(),
+        interval: Interval::parse("2020-01-01/2020-01-02").unwrap(),
+        version: "v1".into(),
+        partition: 0,
+    }
+}
+
+fn schema(v: Value) -> DataSchema {
+    serde_json::from_value(v).unwrap()
+}
+
+fn row(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+fn reopen(index: &IncrementalIndex) -> SegmentFile {
+    let data = persist(index, seg_id());
+    let bytes = write_vec(&data).unwrap();
+    SegmentFile::from_bytes(bytes.into(), "test").unwrap()
+}
+
+const T0: i64 = 1_577_836_800_000; // 2020-01-01
+
+#[test]
+fn rollup_combines_rows_at_query_granularity() {
+    let ds = schema(json!({
+        "dataSource": "t",
+        "dimensionsSpec": {"dimensions": ["page", {"type": "long", "name": "code"}]},
+        "metricsSpec": [
+            {"type": "count", "name": "count"},
+            {"type": "longSum", "name": "bytes", "fieldName": "bytes"},
+            {"type": "doubleMax", "name": "maxLatency", "fieldName": "latency"},
+            {"type": "hyperUnique", "name": "users", "fieldName": "user"}
+        ],
+        "granularitySpec": {"queryGranularity": "minute", "rollup": true}
+    }));
+    let mut index = IncrementalIndex::new(seg_id(), IndexSpec::from_data_schema(&ds));
+    let rows = [
+        (
+            T0 + 1_000,
+            json!({"page": "a", "code": 200, "bytes": 10, "latency": 1.5, "user": "u1"}),
+        ),
+        (
+            T0 + 2_000,
+            json!({"page": "a", "code": 200, "bytes": 5, "latency": 3.0, "user": "u2"}),
+        ),
+        (
+            T0 + 3_000,
+            json!({"page": "a", "code": "404", "bytes": 1, "user": "u1"}),
+        ),
+        (
+            T0 + 61_000,
+            json!({"page": "a", "code": 200, "bytes": 7, "user": "u1"}),
+        ),
+        (T0 + 4_000, json!({"page": "b", "bytes": "3"})),
+    ];
+    let mut rolled = 0;
+    for (t, r) in &rows {
+        let out = index.add(*t, &row(r.clone()));
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        rolled += usize::from(out.rolled_up);
+    }
+    assert_eq!(rolled, 1);
+    assert_eq!(index.num_rows(), 4);
+    for reader in [&index as &dyn SegmentReader, &reopen(&index)] {
+        let mut dumped = crate::dump::rows(reader).unwrap();
+        dumped.sort_by_key(|r| {
+            (
+                r["__time"].as_i64(),
+                r["page"].to_string(),
+                r["code"].to_string(),
+            )
+        });
+        let first = &dumped[0];
+        assert_eq!(first["__time"], json!(T0));
+        assert_eq!(first["page"], json!("a"));
+        assert_eq!(first["code"], json!(200));
+        assert_eq!(first["count"], json!(2));
+        assert_eq!(first["bytes"], json!(15));
+        assert_eq!(first["maxLatency"], json!(3.0));
+        assert_eq!(first["users"], json!(2.0));
+        let b = dumped.iter().find(|r| r["page"] == json!("b")).unwrap();
+        assert_eq!(b["code"], Value::Null);
+        assert_eq!(b["maxLatency"], Value::Null);
+        assert_eq!(b["bytes"], json!(3));
+    }
+}
+
+#[test]
+fn schemaless_discovery_and_multi_values() {
+    let ds = schema(json!({
+        "dataSource": "t",
+        "timestampSpec": {"column": "ts"},
+        "dimensionsSpec": {"dimensionExclusions": ["secret"]},
+        "metricsSpec": [{"type": "count", "name": "count"}],
+        "granularitySpec": {"rollup": false}
+    }));
+    let mut index = IncrementalIndex::new(seg_id(), IndexSpec::from_data_schema(&ds));
+    index.add(T0, &row(json!({"ts": 1, "a": "x", "secret": "s"})));
+    index.add(
+        T0 + 1,
+        &row(json!({"ts": 1, "a": "y", "tags": ["t2", "t1", "t2"], "n": 5})),
+    );
+    index.add(T0 + 2, &row(json!({"ts": 1, "tags": [], "obj": {"k": 1}})));
+    let names: Vec<_> = index
+        .schema()
+        .dimensions()
+        .map(|c| c.name.clone())
+        .collect();
+    assert_eq!(names, ["a", "tags", "n", "obj"]);
+    let file = reopen(&index);
+    assert!(file.schema().column("tags").unwrap().multi_value);
+    let rows = crate::dump::rows(&file).unwrap();
+    assert_eq!(rows[0]["tags"], Value::Null);
+    assert_eq!(rows[1]["tags"], json!(["t1", "t2", "t2"]));
+    assert_eq!(rows[1]["n"], json!("5"));
+    assert_eq!(rows[2]["a"], Value::Null);
+    assert_eq!(rows[2]["obj"], json!("{\"k\":1}"));
+    assert!(rows[0].get("secret").is_none());
+}
+
+#[test]
+fn custom_sort_order_puts_dimensions_before_time() {
+    let ds = schema(json!({
+        "dataSource": "t",
+        "dimensionsSpec": {"dimensions": ["site", {"type": "long", "name": "__time"}], "forceSegmentSortByTime": false},
+        "granularitySpec": {"rollup": false}
+    }));
+    let mut index = IncrementalIndex::new(seg_id(), IndexSpec::from_data_schema(&ds));
+    for (t, site) in [(3, "b"), (1, "b"), (2, "a"), (0, "c")] {
+        index.add(T0 + t, &row(json!({"site": site})));
+    }
+    assert_eq!(index.schema().sort_order, ["site", "__time"]);
+    let file = reopen(&index);
+    assert!(!file.time_sorted());
+    let rows = crate::dump::rows(&file).unwrap();
+    let order: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["site"].as_str().unwrap().to_string(),
+                r["__time"].as_i64().unwrap() - T0,
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("a".into(), 2),
+            ("b".into(), 1),
+            ("b".into(), 3),
+            ("c".into(), 0)
+        ]
+    );
+}
+
+#[test]
+fn bad_numbers_are_reported_and_nulled() {
+    let ds = schema(json!({
+        "dataSource": "t",
+        "dimensionsSpec": {"dimensions": [{"type": "long", "name": "n"}]},
+        "metricsSpec": [{"type": "doubleSum", "name": "s", "fieldName": "v"}]
+    }));
+    let mut index = IncrementalIndex::new(seg_id(), IndexSpec::from_data_schema(&ds));
+    let out = index.add(T0, &row(json!({"n": "abc", "v": "x"})));
+    assert_eq!(out.errors.len(), 2, "{:?}", out.errors);
+    assert!(out.errors[0].contains("\"n\""));
+    let rows = crate::dump::rows(&index).unwrap();
+    assert_eq!(rows[0]["n"], Value::Null);
+}
