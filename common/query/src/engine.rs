@@ -1,0 +1,116 @@
+//! Runs a native query on one segment and returns a mergeable partial result. Pure and
+//! CPU-bound: the caller picks the thread pool.
+
+pub mod aggs;
+pub mod grouping;
+pub mod meta;
+pub mod scan;
+pub mod search;
+pub mod select;
+
+use eddy_segment::SegmentReader;
+use eddy_types::Interval;
+
+use crate::error::QueryError;
+use crate::finalize::topn_rank;
+use crate::model::{Query, TopNMetric};
+use crate::partial::{GroupedPartial, Partial};
+
+use grouping::{GroupingPlan, Prune, group_segment};
+use select::{ExecContext, select};
+
+pub use select::ExecContext as Context;
+
+/// Executes `query` on `segment`.
+pub fn execute(
+    query: &Query,
+    segment: &dyn SegmentReader,
+    ctx: &ExecContext<'_>,
+) -> Result<Partial, QueryError> {
+    ctx.check()?;
+    let intervals = query.intervals();
+    let chunk = segment.segment_id().interval;
+    let covered: Vec<Interval> = intervals
+        .iter()
+        .filter_map(|i| i.intersect(&chunk))
+        .collect();
+    match query {
+        Query::Timeseries(q) => {
+            let selection = select(segment, &intervals, q.filter.as_ref())?;
+            let plan = GroupingPlan {
+                granularity: q.granularity,
+                dims: &[],
+                aggs: &q.aggregations,
+                prune: None,
+            };
+            let rows = if selection.is_empty() {
+                Vec::new()
+            } else {
+                group_segment(&plan, segment, &selection, ctx)?
+            };
+            Ok(Partial::Grouped(GroupedPartial { rows, covered }))
+        }
+        Query::TopN(q) => {
+            let selection = select(segment, &intervals, q.filter.as_ref())?;
+            let dims = std::slice::from_ref(&q.dimension);
+            let rank =
+                |a: &[crate::partial::AggValue], b: &[crate::partial::AggValue]| topn_rank(q, a, b);
+            let numeric_metric = !matches!(q.metric, TopNMetric::Dimension { .. })
+                && !matches!(&q.metric, TopNMetric::Inverted(inner) if matches!(**inner, TopNMetric::Dimension { .. }));
+            let prune = numeric_metric.then(|| Prune {
+                keep: q.threshold.max(q.context.min_top_n_threshold()),
+                rank: &rank,
+            });
+            let plan = GroupingPlan {
+                granularity: q.granularity,
+                dims,
+                aggs: &q.aggregations,
+                prune,
+            };
+            let rows = if selection.is_empty() {
+                Vec::new()
+            } else {
+                group_segment(&plan, segment, &selection, ctx)?
+            };
+            Ok(Partial::Grouped(GroupedPartial { rows, covered }))
+        }
+        Query::GroupBy(q) => {
+            let selection = select(segment, &intervals, q.filter.as_ref())?;
+            let plan = GroupingPlan {
+                granularity: q.granularity,
+                dims: &q.dimensions,
+                aggs: &q.aggregations,
+                prune: None,
+            };
+            let rows = if selection.is_empty() {
+                Vec::new()
+            } else {
+                group_segment(&plan, segment, &selection, ctx)?
+            };
+            Ok(Partial::Grouped(GroupedPartial { rows, covered }))
+        }
+        Query::Scan(q) => {
+            let selection = select(segment, &intervals, q.filter.as_ref())?;
+            Ok(Partial::Scan(scan::scan_segment(
+                q, segment, &selection, ctx,
+            )?))
+        }
+        Query::Search(q) => {
+            let selection = select(segment, &intervals, q.filter.as_ref())?;
+            Ok(Partial::Search(search::search_segment(
+                q, segment, &selection, ctx,
+            )?))
+        }
+        Query::TimeBoundary(q) => {
+            let selection = select(segment, &intervals, q.filter.as_ref())?;
+            let (min, max) = meta::time_boundary(segment, &selection, ctx)?;
+            Ok(Partial::TimeBoundary { min, max })
+        }
+        Query::SegmentMetadata(q) => Ok(Partial::SegmentMetadata(vec![meta::segment_metadata(
+            q, segment,
+        )])),
+        Query::DataSourceMetadata(_) => Ok(Partial::DataSourceMetadata {
+            max_time: segment.time_range().map(|(_, hi)| hi),
+        }),
+    }
+}

@@ -1,0 +1,575 @@
+//! Grouped aggregation on one segment: the engine behind timeseries, topN and groupBy.
+//!
+//! Each key part is a small integer per row: the time bucket's ordinal, a dictionary id for
+//! string and indexed long dimensions, or a segment-local id for other numeric dimensions. Parts
+//! combine into one composite number that indexes a dense table when the key space is small and
+//! a hash table otherwise. Strings are looked up only for the groups that are returned.
+
+use std::collections::HashMap;
+
+use eddy_segment::{BLOCK_ROWS, ColumnRef, LongIndex, NumericColumn, SegmentReader, StringColumn};
+use eddy_types::spec::{AggregatorSpec, DimensionSpec};
+use eddy_types::{Granularity, TIME_COLUMN};
+
+use super::aggs::{self, Agg, Block, Groups, Rows};
+use super::select::{ExecContext, Selection};
+use crate::error::QueryError;
+use crate::partial::{AggValue, GroupRow, KeyValue};
+
+const DENSE_LIMIT: u64 = 1 << 20;
+
+/// Keeps only the best `keep` groups per bucket by `rank` (used by topN on each segment).
+pub struct Prune<'q> {
+    pub keep: usize,
+    /// Orders two groups' aggregate states; Less = better.
+    pub rank: &'q (dyn Fn(&[AggValue], &[AggValue]) -> std::cmp::Ordering + Sync),
+}
+
+pub struct GroupingPlan<'q> {
+    pub granularity: Granularity,
+    pub dims: &'q [DimensionSpec],
+    pub aggs: &'q [AggregatorSpec],
+    pub prune: Option<Prune<'q>>,
+}
+
+/// Where a key part comes from.
+enum KeySource<'a> {
+    Null,
+    Strings {
+        col: &'a dyn StringColumn,
+        multi: bool,
+    },
+    Indexed(&'a dyn LongIndex),
+    /// Numbers given segment-local ids (0 = null).
+    Numbers {
+        col: &'a dyn NumericColumn,
+        is_long: bool,
+        local: HashMap<u64, u32>,
+        values: Vec<Option<u64>>,
+    },
+}
+
+impl KeySource<'_> {
+    /// Number of distinct ids, when known up front.
+    fn cardinality(&self) -> Option<u64> {
+        match self {
+            KeySource::Null => Some(1),
+            KeySource::Strings { col, .. } => Some(u64::from(col.cardinality())),
+            KeySource::Indexed(i) => Some(u64::from(i.cardinality())),
+            KeySource::Numbers { .. } => None,
+        }
+    }
+}
+
+fn open_key<'a>(segment: &'a dyn SegmentReader, name: &str) -> KeySource<'a> {
+    if name == TIME_COLUMN {
+        return KeySource::Numbers {
+            col: segment.time(),
+            is_long: true,
+            local: HashMap::new(),
+            values: vec![None],
+        };
+    }
+    match segment.column(name) {
+        None | Some(ColumnRef::Sketch(_)) => KeySource::Null,
+        Some(ColumnRef::String(col)) => KeySource::Strings {
+            col,
+            multi: col.is_multi_value(),
+        },
+        Some(ColumnRef::Numeric(col)) => match col.index() {
+            Some(index) => KeySource::Indexed(index),
+            None => KeySource::Numbers {
+                col,
+                is_long: col.kind() == eddy_segment::codec::numeric::NumKind::Long,
+                local: HashMap::new(),
+                values: vec![None],
+            },
+        },
+    }
+}
+
+/// Per-block ids of one key part: one id per row, or per-row lists for multi-value columns.
+struct PartIds {
+    ids: Vec<u32>,
+    offsets: Vec<u32>,
+    multi: bool,
+    longs: Vec<i64>,
+    doubles: Vec<f64>,
+    nulls: Vec<bool>,
+}
+
+impl PartIds {
+    fn new() -> Self {
+        PartIds {
+            ids: vec![0; BLOCK_ROWS],
+            offsets: Vec::new(),
+            multi: false,
+            longs: vec![0; BLOCK_ROWS],
+            doubles: vec![0.0; BLOCK_ROWS],
+            nulls: vec![false; BLOCK_ROWS],
+        }
+    }
+
+    fn load(&mut self, src: &mut KeySource<'_>, b: &Block) -> Result<(), QueryError> {
+        self.multi = false;
+        match src {
+            KeySource::Null => self.ids[..b.len].fill(0),
+            KeySource::Strings { col, multi: false } => col.read_ids(b.index, &mut self.ids)?,
+            KeySource::Strings { col, multi: true } => {
+                self.multi = true;
+                col.read_multi_ids(b.index, &mut self.offsets, &mut self.ids)?;
+            }
+            KeySource::Indexed(index) => index.read_ids(b.index, &mut self.ids)?,
+            KeySource::Numbers {
+                col,
+                is_long,
+                local,
+                values,
+            } => {
+                if *is_long {
+                    col.read_i64(b.index, &mut self.longs)?;
+                } else {
+                    col.read_f64(b.index, &mut self.doubles)?;
+                }
+                self.nulls[..b.len].fill(false);
+                if let Some(nb) = col.nulls() {
+                    for r in nb.range(b.start as u32..(b.start + b.len) as u32) {
+                        self.nulls[r as usize - b.start] = true;
+                    }
+                }
+                for i in 0..b.len {
+                    if self.nulls[i] {
+                        self.ids[i] = 0;
+                        continue;
+                    }
+                    let bits = if *is_long {
+                        self.longs[i] as u64
+                    } else {
+                        self.doubles[i].to_bits()
+                    };
+                    let next = values.len() as u32;
+                    let id = *local.entry(bits).or_insert_with(|| {
+                        values.push(Some(bits));
+                        next
+                    });
+                    self.ids[i] = id;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn values_of(&self, row: usize) -> &[u32] {
+        if self.multi {
+            let (s, e) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
+            if s == e { &[0] } else { &self.ids[s..e] }
+        } else {
+            std::slice::from_ref(&self.ids[row])
+        }
+    }
+}
+
+enum Table {
+    Dense(Vec<u32>),
+    Hash(hashbrown::HashMap<u64, u32>),
+    Wide(hashbrown::HashMap<Vec<u32>, u32>),
+}
+
+/// Maps composite keys to group numbers and remembers each group's key parts.
+struct GroupTable {
+    table: Table,
+    strides: Vec<u64>,
+    bits: Vec<u32>,
+    /// Key parts of every group, `width` per group.
+    keys: Vec<u32>,
+    width: usize,
+    count: usize,
+}
+
+impl GroupTable {
+    fn new(cards: &[Option<u64>]) -> Self {
+        let width = cards.len();
+        let product = cards
+            .iter()
+            .try_fold(1u64, |acc, c| c.and_then(|c| acc.checked_mul(c.max(1))));
+        let bits: Vec<u32> = cards
+            .iter()
+            .map(|c| c.map_or(32, |c| 64 - c.max(1).saturating_sub(1).leading_zeros()))
+            .collect();
+        let mut strides = vec![1u64; width];
+        if let Some(p) = product.filter(|p| *p <= DENSE_LIMIT) {
+            for i in (0..width.saturating_sub(1)).rev() {
+                strides[i] = strides[i + 1] * cards[i + 1].unwrap_or(1).max(1);
+            }
+            return GroupTable {
+                table: Table::Dense(vec![u32::MAX; p as usize]),
+                strides,
+                bits,
+                keys: Vec::new(),
+                width,
+                count: 0,
+            };
+        }
+        let total_bits: u32 = bits.iter().sum();
+        let table = if total_bits <= 64 {
+            Table::Hash(hashbrown::HashMap::new())
+        } else {
+            Table::Wide(hashbrown::HashMap::new())
+        };
+        GroupTable {
+            table,
+            strides,
+            bits,
+            keys: Vec::new(),
+            width,
+            count: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The group of `parts`, creating it if new (then `created` is true).
+    #[inline]
+    fn group(&mut self, parts: &[u32]) -> (u32, bool) {
+        let next = self.len() as u32;
+        let (g, created) = match &mut self.table {
+            Table::Dense(map) => {
+                let slot = parts
+                    .iter()
+                    .zip(&self.strides)
+                    .map(|(p, s)| u64::from(*p) * s)
+                    .sum::<u64>() as usize;
+                if map[slot] == u32::MAX {
+                    map[slot] = next;
+                    (next, true)
+                } else {
+                    (map[slot], false)
+                }
+            }
+            Table::Hash(map) => {
+                let mut key = 0u64;
+                for (p, b) in parts.iter().zip(&self.bits) {
+                    key = (key << b) | u64::from(*p);
+                }
+                let mut created = false;
+                let g = *map.entry(key).or_insert_with(|| {
+                    created = true;
+                    next
+                });
+                (g, created)
+            }
+            Table::Wide(map) => match map.get(parts) {
+                Some(g) => (*g, false),
+                None => {
+                    map.insert(parts.to_vec(), next);
+                    (next, true)
+                }
+            },
+        };
+        if created {
+            self.keys.extend_from_slice(parts);
+            self.count += 1;
+        }
+        (g, created)
+    }
+}
+
+/// Runs grouped aggregation over the selected rows.
+pub fn group_segment(
+    plan: &GroupingPlan<'_>,
+    segment: &dyn SegmentReader,
+    selection: &Selection,
+    ctx: &ExecContext<'_>,
+) -> Result<Vec<GroupRow>, QueryError> {
+    let mut aggs: Vec<Box<dyn Agg + '_>> = plan
+        .aggs
+        .iter()
+        .map(|a| aggs::build(a, segment))
+        .collect::<Result<_, _>>()?;
+    let bucketed = !plan.granularity.is_all();
+    let mut sources: Vec<KeySource<'_>> = plan
+        .dims
+        .iter()
+        .map(|d| open_key(segment, &d.dimension))
+        .collect();
+    let mut bucket_starts: Vec<i64> = Vec::new();
+    let mut bucket_ids: HashMap<i64, u32> = HashMap::new();
+    let bucket_card = if bucketed {
+        count_buckets(plan.granularity, segment)
+    } else {
+        Some(1)
+    };
+    let mut cards: Vec<Option<u64>> = Vec::with_capacity(sources.len() + 1);
+    if bucketed {
+        cards.push(bucket_card);
+    }
+    cards.extend(sources.iter().map(KeySource::cardinality));
+    let mut table = GroupTable::new(&cards);
+    let single_group = !bucketed && sources.is_empty();
+
+    if single_group {
+        table.group(&[]);
+        aggs.iter_mut().for_each(|a| a.grow(1));
+        if selection.rows.is_none() {
+            // Aggregators that know the answer for the whole segment skip the scan.
+            let mut pending: Vec<usize> = Vec::new();
+            for (i, a) in aggs.iter_mut().enumerate() {
+                if !a.whole_segment(0, segment.num_rows()) {
+                    pending.push(i);
+                }
+            }
+            if !pending.is_empty() {
+                selection.for_each_block(ctx, &mut |b, len, _| {
+                    let block = Block {
+                        index: b,
+                        start: b * BLOCK_ROWS,
+                        len,
+                    };
+                    for i in &pending {
+                        aggs[*i].update(&block, Rows::All(len), Groups::One(0))?;
+                    }
+                    Ok(())
+                })?;
+            }
+        } else {
+            selection.for_each_block(ctx, &mut |b, len, rows| {
+                let block = Block {
+                    index: b,
+                    start: b * BLOCK_ROWS,
+                    len,
+                };
+                let rows = rows.map_or(Rows::All(len), Rows::Some);
+                aggs.iter_mut()
+                    .try_for_each(|a| a.update(&block, rows, Groups::One(0)))
+            })?;
+        }
+    } else {
+        let mut parts: Vec<PartIds> = sources.iter().map(|_| PartIds::new()).collect();
+        let mut times = vec![0i64; BLOCK_ROWS];
+        let mut bucket_of_row = vec![0u32; BLOCK_ROWS];
+        let mut bucketer = plan.granularity.bucketer();
+        let mut pair_rows: Vec<u32> = Vec::with_capacity(BLOCK_ROWS);
+        let mut pair_groups: Vec<u32> = Vec::with_capacity(BLOCK_ROWS);
+        let mut key: Vec<u32> = vec![0; cards.len()];
+        let any_multi = sources
+            .iter()
+            .any(|s| matches!(s, KeySource::Strings { multi: true, .. }));
+        selection.for_each_block(ctx, &mut |b, len, rows| {
+            let block = Block {
+                index: b,
+                start: b * BLOCK_ROWS,
+                len,
+            };
+            let rows = rows.map_or(Rows::All(len), Rows::Some);
+            if bucketed {
+                segment.time().read_i64(b, &mut times)?;
+                let mut last: Option<(i64, u32)> = None;
+                for i in 0..rows.len() {
+                    let r = rows.get(i);
+                    let start = bucketer.bucket_start(times[r]);
+                    let ord = match last {
+                        Some((s, o)) if s == start => o,
+                        _ => {
+                            let next = bucket_starts.len() as u32;
+                            let o = *bucket_ids.entry(start).or_insert_with(|| {
+                                bucket_starts.push(start);
+                                next
+                            });
+                            last = Some((start, o));
+                            o
+                        }
+                    };
+                    bucket_of_row[r] = ord;
+                }
+            }
+            for (p, src) in parts.iter_mut().zip(sources.iter_mut()) {
+                p.load(src, &block)?;
+            }
+            pair_rows.clear();
+            pair_groups.clear();
+            let offset = usize::from(bucketed);
+            let before = table.len();
+            for i in 0..rows.len() {
+                let r = rows.get(i);
+                if bucketed {
+                    key[0] = bucket_of_row[r];
+                }
+                if !any_multi {
+                    for (k, p) in parts.iter().enumerate() {
+                        key[offset + k] = p.ids[r];
+                    }
+                    let (g, _) = table.group(&key);
+                    pair_rows.push(r as u32);
+                    pair_groups.push(g);
+                } else {
+                    expand(
+                        &parts,
+                        r,
+                        offset,
+                        0,
+                        &mut key,
+                        &mut table,
+                        &mut pair_rows,
+                        &mut pair_groups,
+                    );
+                }
+            }
+            if table.len() != before {
+                let n = table.len();
+                aggs.iter_mut().for_each(|a| a.grow(n));
+            }
+            for a in aggs.iter_mut() {
+                a.update(&block, Rows::Some(&pair_rows), Groups::Each(&pair_groups))?;
+            }
+            Ok(())
+        })?;
+    }
+
+    // Compute states, prune (topN), then materialize keys of the kept groups.
+    let n_groups = table.len();
+    let mut states: Vec<Vec<AggValue>> = (0..n_groups)
+        .map(|g| aggs.iter().map(|a| a.value(g)).collect())
+        .collect();
+    let mut kept: Vec<usize> = (0..n_groups).collect();
+    if let Some(prune) = &plan.prune {
+        let bucket_of = |g: usize| {
+            if bucketed {
+                table.keys[g * table.width]
+            } else {
+                0
+            }
+        };
+        let mut by_bucket: HashMap<u32, Vec<usize>> = HashMap::new();
+        for g in 0..n_groups {
+            by_bucket.entry(bucket_of(g)).or_default().push(g);
+        }
+        kept.clear();
+        for (_, mut groups) in by_bucket {
+            if groups.len() > prune.keep {
+                groups.sort_by(|a, b| (prune.rank)(&states[*a], &states[*b]));
+                groups.truncate(prune.keep);
+            }
+            kept.extend(groups);
+        }
+        kept.sort_unstable();
+    }
+    let offset = usize::from(bucketed);
+    let mut dim_values: Vec<HashMap<u32, KeyValue>> = Vec::with_capacity(sources.len());
+    for (d, src) in sources.iter().enumerate() {
+        let mut ids: Vec<u32> = kept
+            .iter()
+            .map(|g| table.keys[g * table.width + offset + d])
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        dim_values.push(resolve(src, &ids)?);
+    }
+    let mut out = Vec::with_capacity(kept.len());
+    for g in kept {
+        let base = g * table.width;
+        let bucket = if bucketed {
+            bucket_starts[table.keys[base] as usize]
+        } else {
+            eddy_types::time::MIN_INSTANT
+        };
+        let key = (0..sources.len())
+            .map(|d| {
+                dim_values[d]
+                    .get(&table.keys[base + offset + d])
+                    .cloned()
+                    .unwrap_or(KeyValue::Null)
+            })
+            .collect();
+        out.push(GroupRow {
+            bucket,
+            key,
+            aggs: std::mem::take(&mut states[g]),
+        });
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn expand(
+    parts: &[PartIds],
+    row: usize,
+    offset: usize,
+    d: usize,
+    key: &mut Vec<u32>,
+    table: &mut GroupTable,
+    pair_rows: &mut Vec<u32>,
+    pair_groups: &mut Vec<u32>,
+) {
+    if d == parts.len() {
+        let (g, _) = table.group(key);
+        pair_rows.push(row as u32);
+        pair_groups.push(g);
+        return;
+    }
+    for id in parts[d].values_of(row) {
+        key[offset + d] = *id;
+        expand(
+            parts,
+            row,
+            offset,
+            d + 1,
+            key,
+            table,
+            pair_rows,
+            pair_groups,
+        );
+    }
+}
+
+/// Values of the given ids of a key part.
+fn resolve(src: &KeySource<'_>, ids: &[u32]) -> Result<HashMap<u32, KeyValue>, QueryError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    match src {
+        KeySource::Null => {}
+        KeySource::Strings { col, .. } => {
+            for (id, v) in ids.iter().zip(col.values(ids)?) {
+                out.insert(*id, v.map_or(KeyValue::Null, KeyValue::Str));
+            }
+        }
+        KeySource::Indexed(index) => {
+            for id in ids {
+                out.insert(*id, index.value(*id).map_or(KeyValue::Null, KeyValue::Long));
+            }
+        }
+        KeySource::Numbers {
+            is_long, values, ..
+        } => {
+            for id in ids {
+                let v = values.get(*id as usize).copied().flatten();
+                out.insert(
+                    *id,
+                    match v {
+                        None => KeyValue::Null,
+                        Some(bits) if *is_long => KeyValue::Long(bits as i64),
+                        Some(bits) => KeyValue::Double(bits),
+                    },
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Buckets the segment's rows can fall into, if few enough to size a dense table.
+fn count_buckets(granularity: Granularity, segment: &dyn SegmentReader) -> Option<u64> {
+    let (lo, hi) = segment.time_range()?;
+    let iv = eddy_types::Interval {
+        start: lo,
+        end: hi.saturating_add(1),
+    };
+    let mut n = 0u64;
+    for _ in granularity.buckets(iv) {
+        n += 1;
+        if n > 1 << 16 {
+            return None;
+        }
+    }
+    Some(n)
+}

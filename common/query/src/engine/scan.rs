@@ -1,0 +1,219 @@
+//! scan: selected rows of one segment as values, in row order or time order, at most
+//! `offset + limit` of them (the merge applies offset and limit across segments).
+
+use serde_json::Value;
+
+use eddy_segment::codec::numeric::NumKind;
+use eddy_segment::{BLOCK_ROWS, ColumnRef, SegmentReader};
+use eddy_types::TIME_COLUMN;
+
+use super::select::{ExecContext, Selection};
+use crate::error::QueryError;
+use crate::finalize::{json_f32, json_f64};
+use crate::model::{ScanOrder, ScanQuery};
+use crate::partial::ScanBatch;
+
+/// Column names a scan returns for this segment.
+pub fn scan_columns(q: &ScanQuery, segment: &dyn SegmentReader) -> Vec<String> {
+    if !q.columns.is_empty() {
+        return q.columns.clone();
+    }
+    std::iter::once(TIME_COLUMN.to_string())
+        .chain(segment.schema().columns.iter().map(|c| c.name.clone()))
+        .collect()
+}
+
+pub fn scan_segment(
+    q: &ScanQuery,
+    segment: &dyn SegmentReader,
+    selection: &Selection,
+    ctx: &ExecContext<'_>,
+) -> Result<Vec<ScanBatch>, QueryError> {
+    let need = q.limit.map(|l| l.saturating_add(q.offset.unwrap_or(0)));
+    let mut rows: Vec<u32> = Vec::new();
+    let mut times_all: Vec<i64> = Vec::new();
+    let ordered = q.order != ScanOrder::None;
+    let read_all = ordered && !segment.time_sorted() || q.order == ScanOrder::Descending;
+    selection.for_each_block(ctx, &mut |b, len, offsets| {
+        if !read_all && need.is_some_and(|n| rows.len() >= n) {
+            return Ok(());
+        }
+        let start = (b * BLOCK_ROWS) as u32;
+        match offsets {
+            None => rows.extend(start..start + len as u32),
+            Some(o) => rows.extend(o.iter().map(|r| start + r)),
+        }
+        Ok(())
+    })?;
+    if ordered {
+        let mut times = vec![0i64; BLOCK_ROWS];
+        let mut current = usize::MAX;
+        times_all.reserve(rows.len());
+        for r in &rows {
+            let b = *r as usize / BLOCK_ROWS;
+            if b != current {
+                segment.time().read_i64(b, &mut times)?;
+                current = b;
+            }
+            times_all.push(times[*r as usize % BLOCK_ROWS]);
+        }
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|i| times_all[*i]);
+        if q.order == ScanOrder::Descending {
+            order.reverse();
+        }
+        if let Some(n) = need {
+            order.truncate(n);
+        }
+        rows = order.iter().map(|i| rows[*i]).collect();
+        times_all = order.iter().map(|i| times_all[*i]).collect();
+    } else if let Some(n) = need {
+        rows.truncate(n);
+    }
+    let columns = scan_columns(q, segment);
+    let values = fetch(segment, &rows, &columns, ctx)?;
+    if !ordered {
+        times_all = values.iter().map(|_| 0).collect();
+    }
+    let batch_size = q.batch_size.unwrap_or(20_480).max(1);
+    let mut out = Vec::new();
+    let mut values = values.into_iter();
+    let mut times = times_all.into_iter();
+    loop {
+        let chunk: Vec<Vec<Value>> = values.by_ref().take(batch_size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let t: Vec<i64> = times.by_ref().take(chunk.len()).collect();
+        out.push(ScanBatch {
+            segment_id: segment.segment_id().to_string(),
+            columns: columns.clone(),
+            rows: chunk,
+            times: t,
+        });
+    }
+    Ok(out)
+}
+
+/// Values of `rows` (any order) for `columns`, in the order of `rows`.
+fn fetch(
+    segment: &dyn SegmentReader,
+    rows: &[u32],
+    columns: &[String],
+    ctx: &ExecContext<'_>,
+) -> Result<Vec<Vec<Value>>, QueryError> {
+    let mut out: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|_| Vec::with_capacity(columns.len()))
+        .collect();
+    let mut by_block: Vec<(usize, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (*r as usize / BLOCK_ROWS, i))
+        .collect();
+    by_block.sort_unstable();
+    let mut longs = vec![0i64; BLOCK_ROWS];
+    let mut doubles = vec![0f64; BLOCK_ROWS];
+    let mut offsets = Vec::new();
+    let mut ids = Vec::new();
+    let mut sketches = Vec::new();
+    for name in columns {
+        let mut checked = usize::MAX;
+        // Block currently decoded into the buffers for this column.
+        let mut loaded = usize::MAX;
+        for &(b, i) in &by_block {
+            let r = rows[i] as usize;
+            let off = r % BLOCK_ROWS;
+            if b != checked {
+                ctx.check()?;
+                checked = b;
+            }
+            let need = |loaded: &mut usize| {
+                let fresh = *loaded != b;
+                *loaded = b;
+                fresh
+            };
+            let value = if name == TIME_COLUMN {
+                if need(&mut loaded) {
+                    segment.time().read_i64(b, &mut longs)?;
+                }
+                Value::from(longs[off])
+            } else {
+                match segment.column(name) {
+                    None => Value::Null,
+                    Some(ColumnRef::String(col)) => {
+                        if need(&mut loaded) {
+                            col.read_multi_ids(b, &mut offsets, &mut ids)?;
+                        }
+                        let row_ids = &ids[offsets[off] as usize..offsets[off + 1] as usize];
+                        let mut vals = Vec::with_capacity(row_ids.len());
+                        for id in row_ids {
+                            vals.push(
+                                col.value(*id)?
+                                    .map_or(Value::Null, |s| Value::String(s.into_owned())),
+                            );
+                        }
+                        if col.is_multi_value() && vals.len() != 1 {
+                            if vals.is_empty() {
+                                Value::Null
+                            } else {
+                                Value::Array(vals)
+                            }
+                        } else {
+                            vals.pop().unwrap_or(Value::Null)
+                        }
+                    }
+                    Some(ColumnRef::Numeric(col)) => {
+                        if need(&mut loaded) {
+                            if col.kind() == NumKind::Long {
+                                col.read_i64(b, &mut longs)?;
+                            } else {
+                                col.read_f64(b, &mut doubles)?;
+                            }
+                        }
+                        if col.nulls().is_some_and(|n| n.contains(r as u32)) {
+                            Value::Null
+                        } else {
+                            match col.kind() {
+                                NumKind::Long => Value::from(longs[off]),
+                                NumKind::Float => json_f32(doubles[off] as f32),
+                                NumKind::Double => json_f64(doubles[off]),
+                            }
+                        }
+                    }
+                    Some(ColumnRef::Sketch(col)) => {
+                        if need(&mut loaded) {
+                            col.read(b, &mut sketches)?;
+                        }
+                        let mut bytes = Vec::new();
+                        sketches[off].to_bytes(&mut bytes);
+                        Value::String(base64_encode(&bytes))
+                    }
+                }
+            };
+            out[i].push(value);
+        }
+    }
+    Ok(out)
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * k)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,348 @@
+//! groupBy results: events with finalized aggregates, `having`, `limitSpec` ordering with offset
+//! and limit, and `subtotalsSpec` result sets.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use eddy_types::spec::StringComparator;
+use eddy_types::spec::dimension::ValueType;
+
+use super::{all_timestamp, bucket_time, dim_json, result_map};
+use crate::compare::{NumLit, compare_strings};
+use crate::error::QueryError;
+use crate::model::{GroupByQuery, HavingSpec, SortDirection};
+use crate::partial::{AggKind, GroupRow, GroupedPartial, KeyValue};
+use crate::row_filter::{RowFilter, RowValue};
+
+/// Orders dimension values: nulls first; `ordering` on text when given, else numbers numerically
+/// and text lexicographically.
+pub fn compare_keys(a: &KeyValue, b: &KeyValue, ordering: Option<StringComparator>) -> Ordering {
+    match (a, b) {
+        (KeyValue::Null, KeyValue::Null) => Ordering::Equal,
+        (KeyValue::Null, _) => Ordering::Less,
+        (_, KeyValue::Null) => Ordering::Greater,
+        _ => match ordering {
+            Some(o) => compare_strings(
+                o,
+                &a.to_text().unwrap_or_default(),
+                &b.to_text().unwrap_or_default(),
+            ),
+            None => match (a, b) {
+                (KeyValue::Long(x), KeyValue::Long(y)) => x.cmp(y),
+                (KeyValue::Double(x), KeyValue::Double(y)) => {
+                    f64::from_bits(*x).total_cmp(&f64::from_bits(*y))
+                }
+                (KeyValue::Long(x), KeyValue::Double(y)) => {
+                    (*x as f64).total_cmp(&f64::from_bits(*y))
+                }
+                (KeyValue::Double(x), KeyValue::Long(y)) => {
+                    f64::from_bits(*x).total_cmp(&(*y as f64))
+                }
+                _ => a.to_text().cmp(&b.to_text()),
+            },
+        },
+    }
+}
+
+/// Default ordering of a dimension by its output type: lexicographic for STRING outputs.
+pub(super) fn dim_ordering(output_type: Option<ValueType>) -> Option<StringComparator> {
+    match output_type {
+        None | Some(ValueType::String) => Some(StringComparator::Lexicographic),
+        Some(_) => None,
+    }
+}
+
+fn compare_json_numbers(a: &Value, b: &Value) -> Ordering {
+    match (a.as_f64(), b.as_f64()) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(x), Some(y)) => x.total_cmp(&y),
+    }
+}
+
+struct Event {
+    bucket: i64,
+    key: Vec<KeyValue>,
+    values: Map<String, Value>,
+}
+
+fn json_row_value(v: &Value) -> RowValue<'_> {
+    match v {
+        Value::Null => RowValue::Null,
+        Value::String(s) => RowValue::Str(s),
+        Value::Number(n) => n.as_i64().map_or_else(
+            || RowValue::Double(n.as_f64().unwrap_or(f64::NAN)),
+            RowValue::Long,
+        ),
+        Value::Bool(b) => RowValue::Long(i64::from(*b)),
+        Value::Array(items) => RowValue::List(items.iter().map(Value::as_str).collect()),
+        Value::Object(_) => RowValue::Null,
+    }
+}
+
+enum CompiledHaving {
+    Compare {
+        name: String,
+        op: Ordering,
+        value: f64,
+    },
+    And(Vec<CompiledHaving>),
+    Or(Vec<CompiledHaving>),
+    Not(Box<CompiledHaving>),
+    DimSelector {
+        dimension: String,
+        value: Option<String>,
+    },
+    Filter(RowFilter),
+    Always,
+    Never,
+}
+
+fn compile_having(h: &HavingSpec) -> Result<CompiledHaving, QueryError> {
+    let num = |name: &str, v: &Value| -> Result<f64, QueryError> {
+        v.as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .ok_or_else(|| {
+                QueryError::Invalid(format!("having on {name:?}: value {v} is not a number"))
+            })
+    };
+    Ok(match h {
+        HavingSpec::GreaterThan { aggregation, value } => CompiledHaving::Compare {
+            name: aggregation.clone(),
+            op: Ordering::Greater,
+            value: num(aggregation, value)?,
+        },
+        HavingSpec::LessThan { aggregation, value } => CompiledHaving::Compare {
+            name: aggregation.clone(),
+            op: Ordering::Less,
+            value: num(aggregation, value)?,
+        },
+        HavingSpec::EqualTo { aggregation, value } => CompiledHaving::Compare {
+            name: aggregation.clone(),
+            op: Ordering::Equal,
+            value: num(aggregation, value)?,
+        },
+        HavingSpec::And { having_specs } => CompiledHaving::And(
+            having_specs
+                .iter()
+                .map(compile_having)
+                .collect::<Result<_, _>>()?,
+        ),
+        HavingSpec::Or { having_specs } => CompiledHaving::Or(
+            having_specs
+                .iter()
+                .map(compile_having)
+                .collect::<Result<_, _>>()?,
+        ),
+        HavingSpec::Not { having_spec } => {
+            CompiledHaving::Not(Box::new(compile_having(having_spec)?))
+        }
+        HavingSpec::DimSelector { dimension, value } => CompiledHaving::DimSelector {
+            dimension: dimension.clone(),
+            value: value.as_ref().and_then(|v| {
+                eddy_types::serde_util::value_to_opt_string(v)
+                    .ok()
+                    .flatten()
+            }),
+        },
+        HavingSpec::Filter { filter } => CompiledHaving::Filter(RowFilter::compile(filter)?),
+        HavingSpec::Always => CompiledHaving::Always,
+        HavingSpec::Never => CompiledHaving::Never,
+    })
+}
+
+fn having_matches(h: &CompiledHaving, event: &Map<String, Value>) -> bool {
+    match h {
+        CompiledHaving::Compare { name, op, value } => event
+            .get(name)
+            .and_then(Value::as_f64)
+            .is_some_and(|v| v.partial_cmp(value) == Some(*op)),
+        CompiledHaving::And(hs) => hs.iter().all(|h| having_matches(h, event)),
+        CompiledHaving::Or(hs) => hs.iter().any(|h| having_matches(h, event)),
+        CompiledHaving::Not(h) => !having_matches(h, event),
+        CompiledHaving::DimSelector { dimension, value } => {
+            let actual = event.get(dimension).and_then(|v| match v {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            });
+            actual == *value
+        }
+        CompiledHaving::Filter(f) => {
+            f.matches(&|name| event.get(name).map_or(RowValue::Null, json_row_value))
+        }
+        CompiledHaving::Always => true,
+        CompiledHaving::Never => false,
+    }
+}
+
+pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, QueryError> {
+    let having = q.having.as_ref().map(compile_having).transpose()?;
+    let kinds: Vec<AggKind> = q.aggregations.iter().map(AggKind::of).collect();
+    let sets: Vec<Vec<GroupRow>> = match &q.subtotals_spec {
+        None => vec![merged.rows],
+        Some(subtotals) => subtotals
+            .iter()
+            .map(|subset| {
+                let keep: Vec<bool> = q
+                    .dimensions
+                    .iter()
+                    .map(|d| subset.contains(&d.output_name))
+                    .collect();
+                let mut index: HashMap<(i64, Vec<KeyValue>), usize> = HashMap::new();
+                let mut rows: Vec<GroupRow> = Vec::new();
+                for row in &merged.rows {
+                    let key: Vec<KeyValue> = row
+                        .key
+                        .iter()
+                        .zip(&keep)
+                        .map(|(k, keep)| if *keep { k.clone() } else { KeyValue::Null })
+                        .collect();
+                    match index.get(&(row.bucket, key.clone())) {
+                        Some(&i) => {
+                            for ((kind, into), other) in kinds
+                                .iter()
+                                .zip(rows[i].aggs.iter_mut())
+                                .zip(row.aggs.clone())
+                            {
+                                kind.combine(into, other);
+                            }
+                        }
+                        None => {
+                            index.insert((row.bucket, key.clone()), rows.len());
+                            rows.push(GroupRow {
+                                bucket: row.bucket,
+                                key,
+                                aggs: row.aggs.clone(),
+                            });
+                        }
+                    }
+                }
+                rows
+            })
+            .collect(),
+    };
+    let all_ts = all_timestamp(&merged.covered, &q.intervals);
+    let mut out = Vec::new();
+    for (s, rows) in sets.into_iter().enumerate() {
+        let subset = q.subtotals_spec.as_ref().map(|st| &st[s]);
+        let mut events: Vec<Event> = rows
+            .into_iter()
+            .map(|row| {
+                let mut values = Map::new();
+                for (d, k) in q.dimensions.iter().zip(&row.key) {
+                    if subset.is_none_or(|st| st.contains(&d.output_name)) {
+                        values.insert(d.output_name.clone(), dim_json(k, d.output_type));
+                    }
+                }
+                result_map(
+                    &q.aggregations,
+                    &q.post_aggregations,
+                    &row.aggs,
+                    &mut values,
+                );
+                Event {
+                    bucket: row.bucket,
+                    key: row.key,
+                    values,
+                }
+            })
+            .collect();
+        if let Some(h) = &having {
+            events.retain(|e| having_matches(h, &e.values));
+        }
+        sort_events(q, &mut events);
+        let offset = q.limit_spec.as_ref().and_then(|l| l.offset).unwrap_or(0);
+        let limit = q
+            .limit_spec
+            .as_ref()
+            .and_then(|l| l.limit)
+            .unwrap_or(usize::MAX);
+        for e in events.into_iter().skip(offset).take(limit) {
+            let ts = if q.granularity.is_all() {
+                all_ts
+            } else {
+                e.bucket
+            };
+            out.push(json!({"version": "v1", "timestamp": bucket_time(&q.granularity, ts), "event": e.values}));
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+fn sort_events(q: &GroupByQuery, events: &mut [Event]) {
+    let columns = q
+        .limit_spec
+        .as_ref()
+        .map(|l| l.columns.as_slice())
+        .unwrap_or(&[]);
+    let dim_index: HashMap<&str, usize> = q
+        .dimensions
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.output_name.as_str(), i))
+        .collect();
+    events.sort_by(|a, b| {
+        let mut ord = a.bucket.cmp(&b.bucket);
+        for c in columns {
+            if ord != Ordering::Equal {
+                break;
+            }
+            let o = match dim_index.get(c.dimension.as_str()) {
+                Some(&d) => {
+                    let ordering = c
+                        .dimension_order
+                        .or_else(|| dim_ordering(q.dimensions[d].output_type));
+                    let (x, y) = (&a.key[d], &b.key[d]);
+                    match ordering {
+                        Some(StringComparator::Numeric) | None => {
+                            let nx = x
+                                .to_text()
+                                .and_then(|t| NumLit::parse(&t))
+                                .map(|n| n.as_f64());
+                            let ny = y
+                                .to_text()
+                                .and_then(|t| NumLit::parse(&t))
+                                .map(|n| n.as_f64());
+                            match (nx, ny) {
+                                (Some(p), Some(q)) => p.total_cmp(&q),
+                                _ => compare_keys(x, y, ordering),
+                            }
+                        }
+                        other => compare_keys(x, y, other),
+                    }
+                }
+                None => {
+                    let (x, y) = (
+                        a.values.get(&c.dimension).unwrap_or(&Value::Null),
+                        b.values.get(&c.dimension).unwrap_or(&Value::Null),
+                    );
+                    match (x, y, c.dimension_order) {
+                        (Value::String(p), Value::String(q), order) => {
+                            compare_strings(order.unwrap_or_default(), p, q)
+                        }
+                        _ => compare_json_numbers(x, y),
+                    }
+                }
+            };
+            ord = if c.direction == SortDirection::Descending {
+                o.reverse()
+            } else {
+                o
+            };
+        }
+        if ord != Ordering::Equal {
+            return ord;
+        }
+        for (d, spec) in q.dimensions.iter().enumerate() {
+            let o = compare_keys(&a.key[d], &b.key[d], dim_ordering(spec.output_type));
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        Ordering::Equal
+    });
+}

@@ -1,0 +1,671 @@
+//! The native query model: Druid's JSON for every query type, parsed leniently (unknown keys
+//! ignored, booleans and numbers accepted as strings) with errors that name the JSON path.
+
+pub mod context;
+pub mod having;
+pub mod limit;
+pub mod postagg;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use eddy_types::interval::parse_query_intervals;
+use eddy_types::serde_util::{bool_lenient, opt_i64_lenient};
+use eddy_types::spec::{AggregatorSpec, DimensionSpec, FilterSpec, SearchQuerySpec};
+use eddy_types::{DataSourceName, Granularity, Interval};
+
+pub use context::QueryContext;
+pub use having::HavingSpec;
+pub use limit::{LimitSpec, OrderByColumn, SortDirection};
+pub use postagg::PostAggregator;
+
+use crate::error::QueryError;
+
+/// A parsed native query.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "queryType")]
+pub enum Query {
+    #[serde(rename = "timeseries")]
+    Timeseries(TimeseriesQuery),
+    #[serde(rename = "topN")]
+    TopN(TopNQuery),
+    #[serde(rename = "groupBy")]
+    GroupBy(GroupByQuery),
+    #[serde(rename = "scan")]
+    Scan(ScanQuery),
+    #[serde(rename = "search")]
+    Search(SearchQuery),
+    #[serde(rename = "timeBoundary")]
+    TimeBoundary(TimeBoundaryQuery),
+    #[serde(rename = "segmentMetadata")]
+    SegmentMetadata(SegmentMetadataQuery),
+    #[serde(rename = "dataSourceMetadata")]
+    DataSourceMetadata(DataSourceMetadataQuery),
+}
+
+/// `dataSource`: a table name, `{"type":"table","name":..}`; other kinds are refused clearly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct TableDataSource(pub DataSourceName);
+
+impl<'de> Deserialize<'de> for TableDataSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = Value::deserialize(d)?;
+        let name = match &v {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => match o.get("type").and_then(Value::as_str) {
+                Some("table") | None => o
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| D::Error::custom("a table dataSource needs a \"name\""))?
+                    .to_string(),
+                Some(other) => {
+                    return Err(D::Error::custom(format!(
+                        "dataSource type {other:?} is not supported by native queries here; use a table name (SQL supports joins and subqueries)"
+                    )));
+                }
+            },
+            other => {
+                return Err(D::Error::custom(format!(
+                    "dataSource must be a table name, got {other}"
+                )));
+            }
+        };
+        DataSourceName::new(name)
+            .map(TableDataSource)
+            .map_err(D::Error::custom)
+    }
+}
+
+fn de_intervals<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Interval>, D::Error> {
+    let v = Value::deserialize(d)?;
+    parse_query_intervals(&v).map_err(serde::de::Error::custom)
+}
+
+fn de_opt_intervals<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Interval>>, D::Error> {
+    let v = Value::deserialize(d)?;
+    if v.is_null() {
+        return Ok(None);
+    }
+    parse_query_intervals(&v)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn de_opt_usize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    match opt_i64_lenient(d)? {
+        None => Ok(None),
+        Some(v) if v >= 0 => Ok(Some(v as usize)),
+        Some(v) => Err(serde::de::Error::custom(format!(
+            "expected a non-negative number, got {v}"
+        ))),
+    }
+}
+
+fn default_all() -> Granularity {
+    Granularity::All
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeseriesQuery {
+    pub data_source: TableDataSource,
+    #[serde(deserialize_with = "de_intervals")]
+    pub intervals: Vec<Interval>,
+    #[serde(default = "default_all")]
+    pub granularity: Granularity,
+    #[serde(default)]
+    pub filter: Option<FilterSpec>,
+    #[serde(default)]
+    pub aggregations: Vec<AggregatorSpec>,
+    #[serde(default)]
+    pub post_aggregations: Vec<PostAggregator>,
+    #[serde(default, deserialize_with = "bool_lenient")]
+    pub descending: bool,
+    #[serde(default, deserialize_with = "de_opt_usize")]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub virtual_columns: Vec<Value>,
+    #[serde(default)]
+    pub context: QueryContext,
+}
+
+/// How topN ranks values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TopNMetric {
+    /// Descending by an aggregator or post-aggregator.
+    Numeric(String),
+    /// The reverse of another ordering.
+    Inverted(Box<TopNMetric>),
+    /// By the dimension value itself, ascending, starting after `previous_stop`.
+    Dimension {
+        ordering: eddy_types::spec::StringComparator,
+        previous_stop: Option<String>,
+    },
+}
+
+impl<'de> Deserialize<'de> for TopNMetric {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        TopNMetric::from_json(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+impl TopNMetric {
+    fn from_json(v: &Value) -> Result<Self, String> {
+        use eddy_types::spec::StringComparator;
+        match v {
+            Value::String(s) => Ok(TopNMetric::Numeric(s.clone())),
+            Value::Object(o) => {
+                let ty = o.get("type").and_then(Value::as_str).unwrap_or("numeric");
+                match ty {
+                    "numeric" => o
+                        .get("metric")
+                        .and_then(Value::as_str)
+                        .map(|m| TopNMetric::Numeric(m.to_string()))
+                        .ok_or_else(|| "a numeric topN metric needs \"metric\"".to_string()),
+                    "inverted" => Ok(TopNMetric::Inverted(Box::new(TopNMetric::from_json(
+                        o.get("metric")
+                            .ok_or("an inverted topN metric needs \"metric\"")?,
+                    )?))),
+                    "dimension" | "lexicographic" | "alphaNumeric" | "alphanumeric"
+                    | "numericDimension" => {
+                        let ordering = match ty {
+                            "lexicographic" => StringComparator::Lexicographic,
+                            "alphaNumeric" | "alphanumeric" => StringComparator::Alphanumeric,
+                            "numericDimension" => StringComparator::Numeric,
+                            _ => match o.get("ordering") {
+                                None | Some(Value::Null) => StringComparator::Lexicographic,
+                                Some(ord) => serde_json::from_value(ord.clone())
+                                    .map_err(|e| e.to_string())?,
+                            },
+                        };
+                        Ok(TopNMetric::Dimension {
+                            ordering,
+                            previous_stop: o
+                                .get("previousStop")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                        })
+                    }
+                    other => Err(format!(
+                        "unknown topN metric type {other:?}: expected numeric, inverted or dimension"
+                    )),
+                }
+            }
+            other => Err(format!("a topN metric is a name or an object, got {other}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopNQuery {
+    pub data_source: TableDataSource,
+    #[serde(deserialize_with = "de_intervals")]
+    pub intervals: Vec<Interval>,
+    #[serde(default = "default_all")]
+    pub granularity: Granularity,
+    pub dimension: DimensionSpec,
+    #[serde(deserialize_with = "de_threshold")]
+    pub threshold: usize,
+    pub metric: TopNMetric,
+    #[serde(default)]
+    pub filter: Option<FilterSpec>,
+    #[serde(default)]
+    pub aggregations: Vec<AggregatorSpec>,
+    #[serde(default)]
+    pub post_aggregations: Vec<PostAggregator>,
+    #[serde(default)]
+    pub virtual_columns: Vec<Value>,
+    #[serde(default)]
+    pub context: QueryContext,
+}
+
+fn de_threshold<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    de_opt_usize(d)?.ok_or_else(|| serde::de::Error::custom("threshold is required"))
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupByQuery {
+    pub data_source: TableDataSource,
+    #[serde(deserialize_with = "de_intervals")]
+    pub intervals: Vec<Interval>,
+    #[serde(default = "default_all")]
+    pub granularity: Granularity,
+    #[serde(default)]
+    pub dimensions: Vec<DimensionSpec>,
+    #[serde(default)]
+    pub filter: Option<FilterSpec>,
+    #[serde(default)]
+    pub aggregations: Vec<AggregatorSpec>,
+    #[serde(default)]
+    pub post_aggregations: Vec<PostAggregator>,
+    #[serde(default)]
+    pub having: Option<HavingSpec>,
+    #[serde(default)]
+    pub limit_spec: Option<LimitSpec>,
+    #[serde(default)]
+    pub subtotals_spec: Option<Vec<Vec<String>>>,
+    #[serde(default)]
+    pub virtual_columns: Vec<Value>,
+    #[serde(default)]
+    pub context: QueryContext,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScanResultFormat {
+    #[default]
+    List,
+    CompactedList,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ScanOrder {
+    #[default]
+    None,
+    Ascending,
+    Descending,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanQuery {
+    pub data_source: TableDataSource,
+    #[serde(deserialize_with = "de_intervals")]
+    pub intervals: Vec<Interval>,
+    #[serde(default)]
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub result_format: ScanResultFormat,
+    #[serde(default, deserialize_with = "de_opt_usize")]
+    pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "de_opt_usize")]
+    pub offset: Option<usize>,
+    #[serde(default, deserialize_with = "de_opt_usize")]
+    pub batch_size: Option<usize>,
+    #[serde(default)]
+    pub order: ScanOrder,
+    #[serde(default)]
+    pub filter: Option<FilterSpec>,
+    #[serde(default, deserialize_with = "bool_lenient")]
+    pub legacy: bool,
+    #[serde(default)]
+    pub virtual_columns: Vec<Value>,
+    #[serde(default)]
+    pub context: QueryContext,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SearchSort {
+    #[default]
+    Lexicographic,
+    Alphanumeric,
+    Strlen,
+    Numeric,
+}
+
+impl<'de> Deserialize<'de> for SearchSort {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let name = match &v {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => o
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("lexicographic")
+                .to_string(),
+            _ => String::new(),
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "lexicographic" => Ok(SearchSort::Lexicographic),
+            "alphanumeric" => Ok(SearchSort::Alphanumeric),
+            "strlen" => Ok(SearchSort::Strlen),
+            "numeric" => Ok(SearchSort::Numeric),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown search sort {v}: expected lexicographic, alphanumeric, strlen or numeric"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchQuery {
+    pub data_source: TableDataSource,
+    #[serde(deserialize_with = "de_intervals")]
+    pub intervals: Vec<Interval>,
+    #[serde(default = "default_all")]
+    pub granularity: Granularity,
+    #[serde(default)]
+    pub search_dimensions: Option<Vec<DimensionSpec>>,
+    pub query: SearchQuerySpec,
+    #[serde(default)]
+    pub sort: SearchSort,
+    #[serde(default, deserialize_with = "de_opt_usize")]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub filter: Option<FilterSpec>,
+    #[serde(default)]
+    pub virtual_columns: Vec<Value>,
+    #[serde(default)]
+    pub context: QueryContext,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Bound {
+    #[serde(rename = "maxTime")]
+    MaxTime,
+    #[serde(rename = "minTime")]
+    MinTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeBoundaryQuery {
+    pub data_source: TableDataSource,
+    #[serde(default, deserialize_with = "de_opt_intervals")]
+    pub intervals: Option<Vec<Interval>>,
+    #[serde(default)]
+    pub bound: Option<Bound>,
+    #[serde(default)]
+    pub filter: Option<FilterSpec>,
+    #[serde(default)]
+    pub context: QueryContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ToInclude {
+    All,
+    None,
+    List { columns: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentMetadataQuery {
+    pub data_source: TableDataSource,
+    #[serde(default, deserialize_with = "de_opt_intervals")]
+    pub intervals: Option<Vec<Interval>>,
+    #[serde(default)]
+    pub to_include: Option<ToInclude>,
+    #[serde(default, deserialize_with = "bool_lenient")]
+    pub merge: bool,
+    #[serde(default)]
+    pub analysis_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "bool_lenient")]
+    pub lenient_aggregator_merge: bool,
+    #[serde(default)]
+    pub context: QueryContext,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataSourceMetadataQuery {
+    pub data_source: TableDataSource,
+    #[serde(default, deserialize_with = "de_opt_intervals")]
+    pub intervals: Option<Vec<Interval>>,
+    #[serde(default)]
+    pub context: QueryContext,
+}
+
+impl Query {
+    /// Parses a query body; errors name the JSON path of the bad field.
+    pub fn from_json_bytes(body: &[u8]) -> Result<Query, QueryError> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| QueryError::Json(format!("malformed JSON: {e}")))?;
+        Query::from_json(value)
+    }
+
+    pub fn from_json(value: Value) -> Result<Query, QueryError> {
+        match value.get("queryType") {
+            None => return Err(QueryError::Json("missing \"queryType\"".into())),
+            Some(Value::String(t)) if !KNOWN_TYPES.contains(&t.as_str()) => {
+                return Err(QueryError::Json(format!(
+                    "unknown queryType {t:?}: expected one of {}",
+                    KNOWN_TYPES.join(", ")
+                )));
+            }
+            _ => {}
+        }
+        let query: Query = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            QueryError::Json(if path == "." {
+                e.inner().to_string()
+            } else {
+                format!("{path}: {}", e.inner())
+            })
+        })?;
+        query.validate()?;
+        Ok(query)
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Query::Timeseries(_) => "timeseries",
+            Query::TopN(_) => "topN",
+            Query::GroupBy(_) => "groupBy",
+            Query::Scan(_) => "scan",
+            Query::Search(_) => "search",
+            Query::TimeBoundary(_) => "timeBoundary",
+            Query::SegmentMetadata(_) => "segmentMetadata",
+            Query::DataSourceMetadata(_) => "dataSourceMetadata",
+        }
+    }
+
+    pub fn data_source(&self) -> &DataSourceName {
+        match self {
+            Query::Timeseries(q) => &q.data_source.0,
+            Query::TopN(q) => &q.data_source.0,
+            Query::GroupBy(q) => &q.data_source.0,
+            Query::Scan(q) => &q.data_source.0,
+            Query::Search(q) => &q.data_source.0,
+            Query::TimeBoundary(q) => &q.data_source.0,
+            Query::SegmentMetadata(q) => &q.data_source.0,
+            Query::DataSourceMetadata(q) => &q.data_source.0,
+        }
+    }
+
+    /// The intervals to read; queries that may omit them read all time.
+    pub fn intervals(&self) -> Vec<Interval> {
+        let all = || vec![Interval::ETERNITY];
+        let list = match self {
+            Query::Timeseries(q) => q.intervals.clone(),
+            Query::TopN(q) => q.intervals.clone(),
+            Query::GroupBy(q) => q.intervals.clone(),
+            Query::Scan(q) => q.intervals.clone(),
+            Query::Search(q) => q.intervals.clone(),
+            Query::TimeBoundary(q) => q.intervals.clone().unwrap_or_else(all),
+            Query::SegmentMetadata(q) => q.intervals.clone().unwrap_or_else(all),
+            Query::DataSourceMetadata(q) => q.intervals.clone().unwrap_or_else(all),
+        };
+        eddy_types::interval::condense(list)
+    }
+
+    pub fn context(&self) -> &QueryContext {
+        match self {
+            Query::Timeseries(q) => &q.context,
+            Query::TopN(q) => &q.context,
+            Query::GroupBy(q) => &q.context,
+            Query::Scan(q) => &q.context,
+            Query::Search(q) => &q.context,
+            Query::TimeBoundary(q) => &q.context,
+            Query::SegmentMetadata(q) => &q.context,
+            Query::DataSourceMetadata(q) => &q.context,
+        }
+    }
+
+    pub fn context_mut(&mut self) -> &mut QueryContext {
+        match self {
+            Query::Timeseries(q) => &mut q.context,
+            Query::TopN(q) => &mut q.context,
+            Query::GroupBy(q) => &mut q.context,
+            Query::Scan(q) => &mut q.context,
+            Query::Search(q) => &mut q.context,
+            Query::TimeBoundary(q) => &mut q.context,
+            Query::SegmentMetadata(q) => &mut q.context,
+            Query::DataSourceMetadata(q) => &mut q.context,
+        }
+    }
+
+    pub fn filter(&self) -> Option<&FilterSpec> {
+        match self {
+            Query::Timeseries(q) => q.filter.as_ref(),
+            Query::TopN(q) => q.filter.as_ref(),
+            Query::GroupBy(q) => q.filter.as_ref(),
+            Query::Scan(q) => q.filter.as_ref(),
+            Query::Search(q) => q.filter.as_ref(),
+            Query::TimeBoundary(q) => q.filter.as_ref(),
+            Query::SegmentMetadata(_) | Query::DataSourceMetadata(_) => None,
+        }
+    }
+
+    /// Columns the query reads, for the unknown-column check (`__time` excluded).
+    pub fn referenced_columns(&self) -> Vec<String> {
+        let mut cols = Vec::new();
+        if let Some(f) = self.filter() {
+            f.columns(&mut cols);
+        }
+        let aggs = |aggs: &[AggregatorSpec], cols: &mut Vec<String>| {
+            for a in aggs {
+                cols.extend(a.input_fields());
+                if let AggregatorSpec::Filtered(f) = a {
+                    f.filter.columns(cols);
+                }
+            }
+        };
+        match self {
+            Query::Timeseries(q) => aggs(&q.aggregations, &mut cols),
+            Query::TopN(q) => {
+                aggs(&q.aggregations, &mut cols);
+                cols.push(q.dimension.dimension.clone());
+            }
+            Query::GroupBy(q) => {
+                aggs(&q.aggregations, &mut cols);
+                cols.extend(q.dimensions.iter().map(|d| d.dimension.clone()));
+            }
+            Query::Scan(q) => cols.extend(q.columns.iter().cloned()),
+            Query::Search(q) => cols.extend(
+                q.search_dimensions
+                    .iter()
+                    .flatten()
+                    .map(|d| d.dimension.clone()),
+            ),
+            Query::SegmentMetadata(q) => {
+                if let Some(ToInclude::List { columns }) = &q.to_include {
+                    cols.extend(columns.iter().cloned());
+                }
+            }
+            Query::TimeBoundary(_) | Query::DataSourceMetadata(_) => {}
+        }
+        cols.retain(|c| c != eddy_types::TIME_COLUMN);
+        cols.sort();
+        cols.dedup();
+        cols
+    }
+
+    fn validate(&self) -> Result<(), QueryError> {
+        let invalid = |m: String| Err(QueryError::Invalid(m));
+        let unsupported = |m: String| Err(QueryError::Unsupported(m));
+        if let Some(f) = self.filter() {
+            f.validate()
+                .map_err(|e| QueryError::Unsupported(format!("filter: {e}")))?;
+        }
+        let check_aggs =
+            |aggs: &[AggregatorSpec], posts: &[PostAggregator]| -> Result<(), QueryError> {
+                let mut names: Vec<&str> = Vec::new();
+                for (i, a) in aggs.iter().enumerate() {
+                    a.validate()
+                        .map_err(|e| QueryError::Invalid(format!("aggregations[{i}]: {e}")))?;
+                    if names.contains(&a.name()) {
+                        return Err(QueryError::Invalid(format!(
+                            "aggregations[{i}]: duplicate output name {:?}",
+                            a.name()
+                        )));
+                    }
+                    names.push(a.name());
+                }
+                for (i, p) in posts.iter().enumerate() {
+                    p.validate(&names)
+                        .map_err(|e| QueryError::Invalid(format!("postAggregations[{i}]: {e}")))?;
+                    names.push(p.name());
+                }
+                Ok(())
+            };
+        let no_virtual = |v: &[Value]| -> Result<(), QueryError> {
+            if v.is_empty() {
+                Ok(())
+            } else {
+                unsupported(
+                    "virtualColumns are not supported in native queries yet; use SQL".into(),
+                )
+            }
+        };
+        match self {
+            Query::Timeseries(q) => {
+                no_virtual(&q.virtual_columns)?;
+                check_aggs(&q.aggregations, &q.post_aggregations)?;
+            }
+            Query::TopN(q) => {
+                no_virtual(&q.virtual_columns)?;
+                q.dimension.validate().map_err(QueryError::Unsupported)?;
+                check_aggs(&q.aggregations, &q.post_aggregations)?;
+                let mut metric = &q.metric;
+                while let TopNMetric::Inverted(inner) = metric {
+                    metric = inner;
+                }
+                if let TopNMetric::Numeric(m) = metric
+                    && !q.aggregations.iter().any(|a| a.name() == m)
+                    && !q.post_aggregations.iter().any(|p| p.name() == m)
+                {
+                    return invalid(format!(
+                        "metric: {m:?} is not an aggregation or post-aggregation of this query"
+                    ));
+                }
+            }
+            Query::GroupBy(q) => {
+                no_virtual(&q.virtual_columns)?;
+                for d in &q.dimensions {
+                    d.validate().map_err(QueryError::Unsupported)?;
+                }
+                check_aggs(&q.aggregations, &q.post_aggregations)?;
+                if let Some(subtotals) = &q.subtotals_spec {
+                    for s in subtotals.iter().flatten() {
+                        if !q.dimensions.iter().any(|d| &d.output_name == s) {
+                            return invalid(format!(
+                                "subtotalsSpec: {s:?} is not a dimension output name"
+                            ));
+                        }
+                    }
+                }
+            }
+            Query::Scan(q) => no_virtual(&q.virtual_columns)?,
+            Query::Search(q) => {
+                no_virtual(&q.virtual_columns)?;
+                for d in q.search_dimensions.iter().flatten() {
+                    d.validate().map_err(QueryError::Unsupported)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+const KNOWN_TYPES: [&str; 8] = [
+    "timeseries",
+    "topN",
+    "groupBy",
+    "scan",
+    "search",
+    "timeBoundary",
+    "segmentMetadata",
+    "dataSourceMetadata",
+];
