@@ -1,0 +1,158 @@
+//! A behavioural test suite every `MetadataStore` must pass (the embedded one and, later, the
+//! Raft one), so both keep one contract.
+
+use serde_json::json;
+
+use eddy_types::{DataSourceName, Interval, SegmentId, TaskId};
+
+use crate::error::MetaError;
+use crate::state::{ColumnInfo, Command, Outcome, SegmentRecord, TaskRecord, TaskState};
+use crate::store::MetadataStore;
+
+pub fn segment(ds: &str, day: i64, version: &str, partition: u32) -> SegmentRecord {
+    let start = 1_577_836_800_000 + day * 86_400_000;
+    let id = SegmentId {
+        datasource: DataSourceName::new(ds).unwrap_or_else(|e| panic!("test datasource name: {e}")),
+        interval: Interval {
+            start,
+            end: start + 86_400_000,
+        },
+        version: version.into(),
+        partition,
+    };
+    SegmentRecord {
+        path: id.storage_path(),
+        id,
+        size: 100,
+        num_rows: 10,
+        columns: vec![ColumnInfo {
+            name: "page".into(),
+            kind: "STRING".into(),
+            role: "dimension".into(),
+        }],
+        crc32: 7,
+        used: true,
+        created: 1,
+    }
+}
+
+/// Runs every check against a fresh, empty store.
+pub async fn run_all(store: &dyn MetadataStore) {
+    let mut watch = store.watch();
+    let start = *watch.borrow_and_update();
+
+    // Publishing is atomic and idempotent for identical records.
+    let a = segment("wiki", 0, "v1", 0);
+    let b = segment("wiki", 1, "v1", 0);
+    assert_eq!(
+        store
+            .apply(Command::PublishSegments {
+                segments: vec![a.clone(), b.clone()]
+            })
+            .await
+            .unwrap(),
+        Outcome::Published(2)
+    );
+    assert!(
+        watch.has_changed().unwrap(),
+        "watchers hear about publishes"
+    );
+    store
+        .apply(Command::PublishSegments {
+            segments: vec![a.clone()],
+        })
+        .await
+        .unwrap();
+    let mut changed = a.clone();
+    changed.size = 999;
+    let c = segment("wiki", 2, "v1", 0);
+    let err = store
+        .apply(Command::PublishSegments {
+            segments: vec![c.clone(), changed],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MetaError::Conflict(_)), "{err}");
+    assert!(
+        !store.state().segments.contains_key(&c.id),
+        "a failed publish changes nothing"
+    );
+    assert_eq!(store.state().used_segments().count(), 2);
+    assert_eq!(
+        store.state().datasources(),
+        vec![DataSourceName::new("wiki").unwrap()]
+    );
+
+    // Marking unused by interval and by id.
+    let day1 = b.id.interval;
+    let out = store
+        .apply(Command::MarkUnused {
+            datasource: DataSourceName::new("wiki").unwrap(),
+            interval: Some(day1),
+            now: 5,
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, Outcome::MarkedUnused(1));
+    assert!(!store.state().segments[&b.id].used);
+    store
+        .apply(Command::MarkSegmentsUnused {
+            ids: vec![a.id.clone()],
+        })
+        .await
+        .unwrap();
+    assert!(store.state().datasources().is_empty());
+
+    // Tasks.
+    let id = TaskId::new("index_parallel_wiki_1").unwrap();
+    let task = TaskRecord {
+        id: id.clone(),
+        kind: "index_parallel".into(),
+        datasource: DataSourceName::new("wiki").unwrap(),
+        state: TaskState::Running,
+        created: 10,
+        duration: None,
+        error: None,
+        report: json!({}),
+        spec: json!({"type": "index_parallel"}),
+    };
+    store
+        .apply(Command::PutTask {
+            task: Box::new(task.clone()),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .apply(Command::PutTask {
+                task: Box::new(task)
+            })
+            .await,
+        Err(MetaError::Conflict(_))
+    ));
+    store
+        .apply(Command::UpdateTask {
+            id: id.clone(),
+            state: TaskState::Success,
+            duration: Some(5),
+            error: None,
+            report: json!({"rows": 3}),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.state().tasks[&id].state, TaskState::Success);
+    let missing = TaskId::new("nope").unwrap();
+    assert!(matches!(
+        store
+            .apply(Command::UpdateTask {
+                id: missing,
+                state: TaskState::Failed,
+                duration: None,
+                error: None,
+                report: json!({})
+            })
+            .await,
+        Err(MetaError::NotFound(_))
+    ));
+    assert!(*watch.borrow_and_update() > start);
+}
