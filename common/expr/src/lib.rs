@@ -1,1 +1,152 @@
-//! eddy-expr
+//! Druid's native expression language (used by `transformSpec` expression transforms): parse
+//! once, evaluate per row against any `Bindings`.
+
+mod eval;
+mod functions;
+pub mod joda;
+mod parse;
+
+pub use eval::{Bindings, ExprValue};
+pub use parse::Expr;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExprError {
+    #[error("cannot parse expression {expr:?} at character {pos}: {reason}")]
+    Parse {
+        expr: String,
+        pos: usize,
+        reason: String,
+    },
+    #[error("{0}")]
+    Eval(String),
+}
+
+/// A parsed expression.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    source: String,
+    expr: Expr,
+}
+
+impl Compiled {
+    pub fn parse(source: &str) -> Result<Self, ExprError> {
+        Ok(Compiled {
+            source: source.to_string(),
+            expr: parse::parse(source)?,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn eval(&self, row: &dyn Bindings) -> Result<ExprValue, ExprError> {
+        eval::eval(&self.expr, row)
+    }
+
+    /// Identifiers the expression reads.
+    pub fn identifiers(&self) -> Vec<String> {
+        fn walk(e: &Expr, out: &mut Vec<String>) {
+            match e {
+                Expr::Ident(n) => out.push(n.clone()),
+                Expr::Unary(_, x) => walk(x, out),
+                Expr::Binary(_, a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Call(_, args) | Expr::Array(args) => args.iter().for_each(|a| walk(a, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.expr, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(src: &str) -> ExprValue {
+        let row = |name: &str| match name {
+            "country" => ExprValue::Str("us".into()),
+            "added" => ExprValue::Long(10),
+            "ratio" => ExprValue::Double(0.5),
+            "__time" => ExprValue::Long(1_377_907_200_000),
+            _ => ExprValue::Null,
+        };
+        Compiled::parse(src).unwrap().eval(&row).unwrap()
+    }
+
+    #[test]
+    fn arithmetic_and_strings() {
+        assert_eq!(run("added * 2 + 1"), ExprValue::Long(21));
+        assert_eq!(run("added / 4"), ExprValue::Long(2));
+        assert_eq!(run("added * ratio"), ExprValue::Double(5.0));
+        assert_eq!(run("upper(country)"), ExprValue::Str("US".into()));
+        assert_eq!(
+            run("concat(country, '-', added)"),
+            ExprValue::Str("us-10".into())
+        );
+        assert_eq!(run("\"country\" + 'x'"), ExprValue::Str("usx".into()));
+        assert_eq!(run("missing + 1"), ExprValue::Null);
+        assert_eq!(run("nvl(missing, 'dflt')"), ExprValue::Str("dflt".into()));
+        assert_eq!(
+            run("if(added > 5, 'big', 'small')"),
+            ExprValue::Str("big".into())
+        );
+        assert_eq!(
+            run("case_searched(added == 1, 'one', added == 10, 'ten', 'other')"),
+            ExprValue::Str("ten".into())
+        );
+        assert_eq!(run("-added ^ 2"), ExprValue::Long(-100));
+        assert_eq!(
+            run("substring('hello', 1, 3)"),
+            ExprValue::Str("ell".into())
+        );
+        assert_eq!(
+            run("regexp_extract('a1b22', '[0-9]+', 0)"),
+            ExprValue::Str("1".into())
+        );
+        assert_eq!(run("added > 5 && country == 'us'"), ExprValue::Long(1));
+    }
+
+    #[test]
+    fn time_functions() {
+        assert_eq!(
+            run("timestamp_extract(__time, 'YEAR')"),
+            ExprValue::Long(2013)
+        );
+        assert_eq!(
+            run("timestamp_floor(__time + 3600001, 'PT1H')"),
+            ExprValue::Long(1_377_907_200_000 + 3_600_000)
+        );
+        assert_eq!(
+            run("timestamp_format(__time, 'yyyy-MM-dd')"),
+            ExprValue::Str("2013-08-31".into())
+        );
+        assert_eq!(
+            run("timestamp_parse('2013-08-31T00:00:00Z')"),
+            ExprValue::Long(1_377_907_200_000)
+        );
+        assert_eq!(
+            run("timestamp_shift(__time, 'P1D', -1)"),
+            ExprValue::Long(1_377_907_200_000 - 86_400_000)
+        );
+    }
+
+    #[test]
+    fn errors_are_located() {
+        let e = Compiled::parse("upper(country").unwrap_err().to_string();
+        assert!(e.contains("upper(country") && e.contains("')'"), "{e}");
+        assert!(Compiled::parse("1 +").is_err());
+        let e = Compiled::parse("nosuch(1)")
+            .unwrap()
+            .eval(&|_: &str| ExprValue::Null)
+            .unwrap_err();
+        assert!(e.to_string().contains("nosuch"));
+    }
+}

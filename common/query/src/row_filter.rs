@@ -6,16 +6,7 @@ use eddy_types::spec::FilterSpec;
 use crate::error::QueryError;
 use crate::filter::Leaf;
 
-/// A row value as a filter sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RowValue<'a> {
-    Null,
-    Str(&'a str),
-    Long(i64),
-    Double(f64),
-    /// Multi-value strings: matches if any value matches.
-    List(Vec<Option<&'a str>>),
-}
+pub use eddy_segment::input::InputValue as RowValue;
 
 pub enum RowFilter {
     And(Vec<RowFilter>),
@@ -81,35 +72,36 @@ impl RowFilter {
                 }
                 if unknown { None } else { Some(false) }
             }
-            RowFilter::Leaf(leaf) => {
-                let value = get(&leaf.column);
-                let null = || if leaf.match_null { Some(true) } else { None };
-                match value {
-                    RowValue::Null => null(),
-                    RowValue::Str(s) => Some(leaf.str_pred.test(s)),
-                    RowValue::Long(v) => Some(leaf.num_pred.test_long(v)),
-                    RowValue::Double(v) => Some(leaf.num_pred.test_double(v)),
-                    RowValue::List(items) => {
-                        if items.is_empty() {
-                            return null();
-                        }
-                        let mut saw_null = false;
-                        for item in items {
-                            match item {
-                                Some(s) if leaf.str_pred.test(s) => return Some(true),
-                                Some(_) => {}
-                                None if leaf.match_null => return Some(true),
-                                None => saw_null = true,
-                            }
-                        }
-                        if saw_null { None } else { Some(false) }
-                    }
-                }
-            }
+            RowFilter::Leaf(leaf) => leaf_eval(leaf, &get(&leaf.column)),
         }
     }
 
     pub fn matches<'v>(&self, get: &dyn Fn(&str) -> RowValue<'v>) -> bool {
         self.eval(get) == Some(true)
+    }
+}
+
+fn leaf_eval(leaf: &Leaf, value: &RowValue<'_>) -> Option<bool> {
+    let null = || if leaf.match_null { Some(true) } else { None };
+    match value {
+        RowValue::Null => null(),
+        RowValue::Str(s) => Some(leaf.str_pred.test(s)),
+        RowValue::Long(v) => Some(leaf.num_pred.test_long(*v)),
+        RowValue::Double(v) => Some(leaf.num_pred.test_double(*v)),
+        RowValue::Bool(b) => Some(leaf.num_pred.test_long(i64::from(*b))),
+        RowValue::List(items) => {
+            if items.is_empty() {
+                return null();
+            }
+            let mut unknown = false;
+            for item in items {
+                match leaf_eval(leaf, item) {
+                    Some(true) => return Some(true),
+                    None => unknown = true,
+                    Some(false) => {}
+                }
+            }
+            if unknown { None } else { Some(false) }
+        }
     }
 }

@@ -70,17 +70,7 @@ struct Event {
 }
 
 fn json_row_value(v: &Value) -> RowValue<'_> {
-    match v {
-        Value::Null => RowValue::Null,
-        Value::String(s) => RowValue::Str(s),
-        Value::Number(n) => n.as_i64().map_or_else(
-            || RowValue::Double(n.as_f64().unwrap_or(f64::NAN)),
-            RowValue::Long,
-        ),
-        Value::Bool(b) => RowValue::Long(i64::from(*b)),
-        Value::Array(items) => RowValue::List(items.iter().map(Value::as_str).collect()),
-        Value::Object(_) => RowValue::Null,
-    }
+    eddy_segment::input::json_input(v)
 }
 
 enum CompiledHaving {
