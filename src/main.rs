@@ -1,1 +1,78 @@
-fn main() {}
+//! `eddy`: a real-time clickstream analytics database. One binary runs any set of roles.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use eddy::config::Config;
+
+#[derive(Parser)]
+#[command(name = "eddy", version, about = "Eddy: real-time clickstream analytics, Druid-compatible")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every role in one process on embedded defaults (metadata, deep storage and the
+    /// segment cache under the data dir).
+    Standalone {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where Eddy keeps its data (node.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address of the HTTP API (http.addr); port 0 picks a free port.
+        #[arg(long)]
+        http_addr: Option<String>,
+    },
+    /// Submit a batch ingestion spec (Druid's index_parallel task JSON) and follow it.
+    Ingest {
+        spec: PathBuf,
+        /// URL of a running Eddy.
+        #[arg(long, default_value = "http://127.0.0.1:8888")]
+        url: String,
+        /// Print the task id and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Standalone { config, data_dir, http_addr } => {
+                let mut cfg = Config::load(config.as_deref(), std::env::vars()).map_err(anyhow::Error::msg)?;
+                if let Some(d) = data_dir {
+                    cfg.node.data_dir = d;
+                }
+                if let Some(a) = http_addr {
+                    cfg.http.addr = a;
+                }
+                cfg.validate().map_err(anyhow::Error::msg)?;
+                eddy_runtime::telemetry::init_logging(&cfg.log.level, cfg.log.format == "json");
+                let node = eddy::node::start_standalone(cfg, None).await?;
+                node.shutdown.listen_for_signals();
+                node.join().await?;
+                tracing::info!("stopped");
+                Ok(())
+            }
+            Command::Ingest { spec, url, no_wait } => eddy::ingest_cli::run(&spec, &url, !no_wait).await,
+        }
+    })
+}

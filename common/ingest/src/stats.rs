@@ -48,7 +48,8 @@ impl ParseErrors {
         }
     }
 
-    pub fn record(&mut self, input: &str, details: &str, now_ms: i64) {
+    /// Saves an error; `kind` is Druid's errorType (`unparseable` or `processedWithError`).
+    pub fn record(&mut self, kind: &str, input: &str, details: &str, now_ms: i64) {
         if self.max == 0 || (self.keep == Keep::First && self.saved.len() >= self.max) {
             return;
         }
@@ -65,7 +66,7 @@ impl ParseErrors {
             "timeOfExceptionMillis": now_ms,
             "input": input,
             "details": [details],
-            "errorType": "processedWithError",
+            "errorType": kind,
         }));
         if self.saved.len() > self.max {
             self.saved.pop_front();

@@ -21,19 +21,23 @@ use select::{ExecContext, select};
 
 pub use select::ExecContext as Context;
 
-/// Executes `query` on `segment`.
+/// Executes `query` on `segment`, reading only rows inside `clips` (the parts of the segment
+/// the timeline shows; empty means the whole segment).
 pub fn execute(
     query: &Query,
     segment: &dyn SegmentReader,
+    clips: &[Interval],
     ctx: &ExecContext<'_>,
 ) -> Result<Partial, QueryError> {
     ctx.check()?;
-    let intervals = query.intervals();
     let chunk = segment.segment_id().interval;
-    let covered: Vec<Interval> = intervals
+    let visible: &[Interval] = if clips.is_empty() { std::slice::from_ref(&chunk) } else { clips };
+    let intervals: Vec<Interval> = query
+        .intervals()
         .iter()
-        .filter_map(|i| i.intersect(&chunk))
+        .flat_map(|q| visible.iter().filter_map(move |c| q.intersect(c)))
         .collect();
+    let covered = intervals.clone();
     match query {
         Query::Timeseries(q) => {
             let selection = select(segment, &intervals, q.filter.as_ref())?;

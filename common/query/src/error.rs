@@ -21,6 +21,9 @@ pub enum QueryError {
     ResourceLimit(String),
     #[error(transparent)]
     Segment(#[from] SegmentError),
+    /// Data the query needs is not available.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -35,6 +38,7 @@ impl HasErrorCode for QueryError {
             QueryError::Cancelled(_) => ErrorCode::Cancelled,
             QueryError::ResourceLimit(_) => ErrorCode::ResourceLimitExceeded,
             QueryError::Segment(e) => e.error_code(),
+            QueryError::Unavailable(_) => ErrorCode::Unavailable,
             QueryError::Internal(_) => ErrorCode::Internal,
         }
     }

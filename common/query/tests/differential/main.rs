@@ -428,7 +428,7 @@ fn run_engine(q: &Value, segments: &[Box<dyn SegmentReader>]) -> Value {
                 .any(|i| i.overlaps(&s.segment_id().interval))
         })
         .map(|s| {
-            execute(&query, s.as_ref(), &ctx).unwrap_or_else(|e| panic!("execute failed: {e}\n{q}"))
+            execute(&query, s.as_ref(), &[], &ctx).unwrap_or_else(|e| panic!("execute failed: {e}\n{q}"))
         })
         .collect();
     let merged = merge(&query, partials).unwrap();

@@ -371,6 +371,9 @@ pub struct BatchTuningConfig {
     pub max_parse_exceptions: Option<u64>,
     #[serde(default)]
     pub max_saved_parse_exceptions: Option<usize>,
+    /// How long the task waits for its segments to be served before reporting success.
+    #[serde(default)]
+    pub await_segment_availability_timeout_millis: Option<i64>,
 }
 
 impl Default for BatchTuningConfig {
@@ -381,6 +384,7 @@ impl Default for BatchTuningConfig {
             partitions_spec: None,
             max_parse_exceptions: None,
             max_saved_parse_exceptions: None,
+            await_segment_availability_timeout_millis: None,
         }
     }
 }

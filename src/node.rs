@@ -1,0 +1,122 @@
+//! Node composition: which roles run in this process and how they reach each other. In
+//! `standalone` every role runs here and talks through in-process clients; a cluster swaps
+//! those for remote ones without touching the roles.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use eddy_broker::{Broker, BrokerConfig};
+use eddy_coordinator::{Coordinator, CoordinatorConfig};
+use eddy_historical::{Historical, HistoricalConfig};
+use eddy_meta::{LocalMetadataStore, MetadataStore};
+use eddy_realtime::{TaskRunner, TaskRunnerConfig};
+use eddy_rpc::{Availability, DataNode, HistoricalControl, SegmentHealth};
+use eddy_runtime::{CpuPool, SharedClock, Shutdown, SystemClock};
+use eddy_storage::DeepStorage;
+use eddy_types::NodeId;
+
+use crate::config::Config;
+use crate::status;
+
+/// A running standalone node.
+pub struct Node {
+    pub addr: SocketAddr,
+    pub shutdown: Shutdown,
+    server: JoinHandle<Result<(), std::io::Error>>,
+}
+
+impl Node {
+    /// Stops accepting, lets requests and tasks finish, and waits for the server to end.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.trigger();
+        self.join().await
+    }
+
+    pub async fn join(self) -> anyhow::Result<()> {
+        self.server.await.context("the HTTP server task panicked")?.context("the HTTP server failed")?;
+        Ok(())
+    }
+}
+
+/// Starts every role in this process. `listener` overrides `http.addr` (tests bind port 0).
+pub async fn start_standalone(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Node> {
+    let listener = match listener {
+        Some(l) => l,
+        None => {
+            let addr = config.http_addr()?;
+            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (http.addr)"))?
+        }
+    };
+    let addr = listener.local_addr()?;
+    let host = config.node.host.clone().unwrap_or_else(|| addr.to_string());
+    eddy_runtime::http::set_host(&host);
+    let shutdown = Shutdown::new();
+    let clock: SharedClock = Arc::new(SystemClock);
+    let data_dir = config.data_dir();
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create node.data_dir {}", data_dir.display()))?;
+
+    let meta_store = Arc::new(LocalMetadataStore::open(&config.meta_dir()).context("opening the metadata store")?);
+    let meta: Arc<dyn MetadataStore> = Arc::new(meta_store);
+    let deep = DeepStorage::from_uri(&config.deep_uri()).context("storage.deep")?;
+    let pool = CpuPool::new(config.query.threads, "eddy-cpu").map_err(anyhow::Error::msg)?;
+
+    let historical = Historical::start(
+        HistoricalConfig {
+            node_id: NodeId::new(format!("{host}-historical"))?,
+            cache_dir: config.cache_dir(),
+            max_size: if config.storage.cache_max_bytes == 0 { u64::MAX / 2 } else { config.storage.cache_max_bytes },
+        },
+        deep.clone(),
+        pool.clone(),
+    )?;
+    let coordinator = Coordinator::start(
+        meta.clone(),
+        vec![historical.clone() as Arc<dyn HistoricalControl>],
+        CoordinatorConfig {
+            replicants: config.coordinator.replicants,
+            period: Duration::from_millis(config.coordinator.period_ms),
+            ..CoordinatorConfig::default()
+        },
+        shutdown.child(),
+    );
+    let tasks = TaskRunner::start(
+        meta.clone(),
+        deep.clone(),
+        coordinator.clone() as Arc<dyn Availability>,
+        clock.clone(),
+        TaskRunnerConfig {
+            work_dir: config.work_dir(),
+            max_rows_in_memory: config.ingest.max_rows_in_memory,
+            await_availability: Duration::from_millis(config.ingest.await_availability_ms),
+        },
+        shutdown.child(),
+    )
+    .await?;
+    let broker = Broker::new(
+        meta.clone(),
+        vec![historical.clone() as Arc<dyn DataNode>],
+        coordinator.clone() as Arc<dyn SegmentHealth>,
+        pool.clone(),
+        BrokerConfig { default_timeout_ms: config.query.default_timeout_ms, max_timeout_ms: config.query.max_timeout_ms },
+    );
+
+    let app: Router = Router::new()
+        .merge(status::router(config.clone()))
+        .merge(eddy_coordinator::router(coordinator))
+        .merge(eddy_realtime::router(tasks))
+        .merge(eddy_broker::router(broker))
+        .fallback(status::not_found)
+        .layer(DefaultBodyLimit::max(config.http.max_body_bytes));
+
+    tracing::info!(%addr, data_dir = %data_dir.display(), deep = %deep.uri(), "eddy standalone listening on http://{addr}");
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(async move { stop.wait().await }).await });
+    Ok(Node { addr, shutdown, server })
+}
