@@ -78,12 +78,12 @@ pub async fn run(spec_path: &Path, url: &str, wait: bool) -> anyhow::Result<()> 
         bar.set_message(format!("{phase} {rows} rows, {bad} unparseable"));
         match s.get("status").and_then(Value::as_str) {
             Some("SUCCESS") => {
-                bar.set_position(1000);
-                bar.finish_with_message(format!("SUCCESS: {rows} rows, {bad} unparseable"));
+                bar.finish_and_clear();
+                eprintln!("task {task} SUCCESS: {rows} rows, {bad} unparseable");
                 return Ok(());
             }
             Some("FAILED") => {
-                bar.abandon_with_message("FAILED");
+                bar.finish_and_clear();
                 bail!("task {task} failed: {}", s.get("errorMsg").and_then(Value::as_str).unwrap_or("no details"));
             }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,

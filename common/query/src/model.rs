@@ -435,14 +435,24 @@ impl Query {
             }
             _ => {}
         }
-        let query: Query = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            QueryError::Json(if path == "." {
-                e.inner().to_string()
-            } else {
-                format!("{path}: {}", e.inner())
+        fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, QueryError> {
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                QueryError::Json(if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) })
             })
-        })?;
+        }
+        // Dispatch by hand: serde loses field paths inside internally tagged enums.
+        let query = match value.get("queryType").and_then(Value::as_str) {
+            Some("timeseries") => Query::Timeseries(typed(value)?),
+            Some("topN") => Query::TopN(typed(value)?),
+            Some("groupBy") => Query::GroupBy(typed(value)?),
+            Some("scan") => Query::Scan(typed(value)?),
+            Some("search") => Query::Search(typed(value)?),
+            Some("timeBoundary") => Query::TimeBoundary(typed(value)?),
+            Some("segmentMetadata") => Query::SegmentMetadata(typed(value)?),
+            Some("dataSourceMetadata") => Query::DataSourceMetadata(typed(value)?),
+            _ => return Err(QueryError::Json("queryType must be a string".into())),
+        };
         query.validate()?;
         Ok(query)
     }

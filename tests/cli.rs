@@ -1,0 +1,104 @@
+//! The `eddy` binary as a user runs it: configuration errors, the bound-address log line,
+//! graceful shutdown on SIGTERM, and `eddy ingest` against a running node.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::repo_path;
+
+const EDDY: &str = env!("CARGO_BIN_EXE_eddy");
+
+/// Starts `eddy standalone` on a free port and returns it with its base URL (read from the log).
+fn spawn_standalone(data_dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(EDDY)
+        .args(["standalone", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn eddy");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("http://127.0.0.1:") {
+                let url: String = line[i..].chars().take_while(|c| !c.is_whitespace() && *c != '\u{1b}').collect();
+                let _ = tx.send(url);
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(30)).expect("the log names the bound address");
+    (child, url)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("eddy did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn bad_configuration_names_the_key() {
+    let out = Command::new(EDDY).args(["standalone", "--http-addr", "127.0.0.1:0"]).env("EDDY_QUERY__THREADS", "lots").output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("EDDY_QUERY__THREADS") && err.contains("query.threads"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("eddy.toml");
+    std::fs::write(&file, "[http]\nport = 8888\n").unwrap();
+    let out = Command::new(EDDY).args(["standalone", "--config"]).arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `port`"), "{err}");
+
+    let out = Command::new(EDDY).args(["standalone", "--http-addr", "not-an-address"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http.addr"));
+}
+
+#[test]
+fn sigterm_stops_gracefully_and_ingest_follows_a_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = spawn_standalone(&dir.path().join("data"));
+
+    // `eddy ingest` resolves the relative baseDir from its own working directory.
+    let out = Command::new(EDDY)
+        .args(["ingest", "examples/clicks-index.json", "--url", &url])
+        .current_dir(repo_path(""))
+        .output()
+        .expect("run eddy ingest");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("SUCCESS: 1000 rows"), "{stderr}");
+
+    let health = reqwest::blocking::get(format!("{url}/status/health")).unwrap().text().unwrap();
+    assert_eq!(health, "true");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+
+    // A refused spec is reported with the server's reason.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"type":"index_parallel","spec":{"dataSchema":{"dataSource":"x"},"ioConfig":{"inputSource":{"type":"inline","data":""},"inputFormat":{"type":"xml"}}}}"#).unwrap();
+    let (mut child, url) = spawn_standalone(&dir.path().join("data"));
+    let out = Command::new(EDDY).args(["ingest"]).arg(&bad).args(["--url", &url]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inputFormat"), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = child.kill();
+    let _ = child.wait();
+}
