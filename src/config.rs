@@ -102,43 +102,67 @@ impl Default for Config {
 
 impl Default for NodeSection {
     fn default() -> Self {
-        NodeSection { data_dir: PathBuf::from("var/eddy"), host: None }
+        NodeSection {
+            data_dir: PathBuf::from("var/eddy"),
+            host: None,
+        }
     }
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
-        HttpSection { addr: "127.0.0.1:8888".into(), max_body_bytes: 256 << 20 }
+        HttpSection {
+            addr: "127.0.0.1:8888".into(),
+            max_body_bytes: 256 << 20,
+        }
     }
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { deep: None, cache_dir: None, cache_max_bytes: 0 }
+        StorageSection {
+            deep: None,
+            cache_dir: None,
+            cache_max_bytes: 0,
+        }
     }
 }
 
 impl Default for QuerySection {
     fn default() -> Self {
-        QuerySection { threads: 0, default_timeout_ms: 300_000, max_timeout_ms: 3_600_000 }
+        QuerySection {
+            threads: 0,
+            default_timeout_ms: 300_000,
+            max_timeout_ms: 3_600_000,
+        }
     }
 }
 
 impl Default for IngestSection {
     fn default() -> Self {
-        IngestSection { work_dir: None, max_rows_in_memory: eddy_realtime::DEFAULT_MAX_ROWS_IN_MEMORY, await_availability_ms: 60_000 }
+        IngestSection {
+            work_dir: None,
+            max_rows_in_memory: eddy_realtime::DEFAULT_MAX_ROWS_IN_MEMORY,
+            await_availability_ms: 60_000,
+        }
     }
 }
 
 impl Default for CoordinatorSection {
     fn default() -> Self {
-        CoordinatorSection { replicants: 1, period_ms: 5_000 }
+        CoordinatorSection {
+            replicants: 1,
+            period_ms: 5_000,
+        }
     }
 }
 
 impl Default for LogSection {
     fn default() -> Self {
-        LogSection { level: "info".into(), format: "text".into() }
+        LogSection {
+            level: "info".into(),
+            format: "text".into(),
+        }
     }
 }
 
@@ -149,12 +173,21 @@ pub struct ConfigError(pub String);
 const ENV_PREFIX: &str = "EDDY_";
 
 /// Reads `EDDY_SECTION__KEY=value` into the TOML table (`value` as TOML if it parses, else text).
-fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<(), ConfigError> {
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
-        let Some((section, key)) = rest.split_once("__") else { continue };
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue;
+        };
         if section.is_empty() || key.is_empty() {
-            return Err(ConfigError(format!("{name}: expected {ENV_PREFIX}SECTION__KEY")));
+            return Err(ConfigError(format!(
+                "{name}: expected {ENV_PREFIX}SECTION__KEY"
+            )));
         }
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let parsed: toml::Value = format!("v = {value}")
@@ -162,7 +195,9 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.clone()));
-        let entry = table.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = table
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let toml::Value::Table(sec) = entry else {
             return Err(ConfigError(format!("{name}: {section} is not a section")));
         };
@@ -173,27 +208,34 @@ fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String
 
 impl Config {
     /// Loads the file (if any) and the environment.
-    pub fn load(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let mut table: toml::Table = match file {
             None => toml::Table::new(),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-                text.parse::<toml::Table>().map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
             }
         };
         let env: Vec<(String, String)> = env.collect();
         apply_env(&mut table, env.iter().cloned())?;
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let key = e.path().to_string();
-            let from_env = env.iter().find(|(n, _)| {
-                n.strip_prefix(ENV_PREFIX).is_some_and(|r| r.to_ascii_lowercase().replace("__", ".") == key)
-            });
-            match from_env {
-                Some((n, _)) => ConfigError(format!("{n} ({key}): {}", e.inner())),
-                None if key == "." => ConfigError(e.inner().to_string()),
-                None => ConfigError(format!("{key}: {}", e.inner())),
-            }
-        })?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                let from_env = env.iter().find(|(n, _)| {
+                    n.strip_prefix(ENV_PREFIX)
+                        .is_some_and(|r| r.to_ascii_lowercase().replace("__", ".") == key)
+                });
+                match from_env {
+                    Some((n, _)) => ConfigError(format!("{n} ({key}): {}", e.inner())),
+                    None if key == "." => ConfigError(e.inner().to_string()),
+                    None => ConfigError(format!("{key}: {}", e.inner())),
+                }
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -201,28 +243,46 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http_addr()?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(ConfigError(format!("log.format: {:?} is not \"text\" or \"json\"", self.log.format)));
+            return Err(ConfigError(format!(
+                "log.format: {:?} is not \"text\" or \"json\"",
+                self.log.format
+            )));
         }
         if self.coordinator.replicants == 0 {
-            return Err(ConfigError("coordinator.replicants: must be at least 1".into()));
+            return Err(ConfigError(
+                "coordinator.replicants: must be at least 1".into(),
+            ));
         }
         if self.query.default_timeout_ms == 0 || self.query.max_timeout_ms == 0 {
-            return Err(ConfigError("query.default_timeout_ms and query.max_timeout_ms must be positive".into()));
+            return Err(ConfigError(
+                "query.default_timeout_ms and query.max_timeout_ms must be positive".into(),
+            ));
         }
         if let Some(uri) = &self.storage.deep
             && !uri.contains("://")
         {
-            return Err(ConfigError(format!("storage.deep: {uri:?} is not a URI like file:///var/lib/eddy/deep")));
+            return Err(ConfigError(format!(
+                "storage.deep: {uri:?} is not a URI like file:///var/lib/eddy/deep"
+            )));
         }
         Ok(())
     }
 
     pub fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
-        self.http.addr.parse().map_err(|e| ConfigError(format!("http.addr: {:?} is not host:port ({e})", self.http.addr)))
+        self.http.addr.parse().map_err(|e| {
+            ConfigError(format!(
+                "http.addr: {:?} is not host:port ({e})",
+                self.http.addr
+            ))
+        })
     }
 
     fn absolute(p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().map_or_else(|_| p.to_path_buf(), |d| d.join(p)) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().map_or_else(|_| p.to_path_buf(), |d| d.join(p))
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -230,15 +290,24 @@ impl Config {
     }
 
     pub fn deep_uri(&self) -> String {
-        self.storage.deep.clone().unwrap_or_else(|| format!("file://{}", self.data_dir().join("deep").display()))
+        self.storage
+            .deep
+            .clone()
+            .unwrap_or_else(|| format!("file://{}", self.data_dir().join("deep").display()))
     }
 
     pub fn cache_dir(&self) -> PathBuf {
-        self.storage.cache_dir.as_deref().map_or_else(|| self.data_dir().join("cache"), Self::absolute)
+        self.storage
+            .cache_dir
+            .as_deref()
+            .map_or_else(|| self.data_dir().join("cache"), Self::absolute)
     }
 
     pub fn work_dir(&self) -> PathBuf {
-        self.ingest.work_dir.as_deref().map_or_else(|| self.data_dir().join("tasks"), Self::absolute)
+        self.ingest
+            .work_dir
+            .as_deref()
+            .map_or_else(|| self.data_dir().join("tasks"), Self::absolute)
     }
 
     pub fn meta_dir(&self) -> PathBuf {
@@ -251,15 +320,31 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("eddy.toml");
-        std::fs::write(&file, "[http]\naddr = \"127.0.0.1:9000\"\n[query]\nthreads = 3\n").unwrap();
-        let c = Config::load(Some(&file), env(&[("EDDY_QUERY__THREADS", "5"), ("EDDY_LOG__LEVEL", "debug"), ("OTHER", "x")]).into_iter()).unwrap();
+        std::fs::write(
+            &file,
+            "[http]\naddr = \"127.0.0.1:9000\"\n[query]\nthreads = 3\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("EDDY_QUERY__THREADS", "5"),
+                ("EDDY_LOG__LEVEL", "debug"),
+                ("OTHER", "x"),
+            ])
+            .into_iter(),
+        )
+        .unwrap();
         assert_eq!(c.http.addr, "127.0.0.1:9000");
         assert_eq!(c.query.threads, 5);
         assert_eq!(c.log.level, "debug");
@@ -271,13 +356,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("eddy.toml");
         std::fs::write(&file, "[http]\nadress = \"x\"\n").unwrap();
-        let e = Config::load(Some(&file), std::iter::empty()).unwrap_err().to_string();
+        let e = Config::load(Some(&file), std::iter::empty())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("adress"), "{e}");
-        let e = Config::load(None, env(&[("EDDY_QUERY__THREADS", "many")]).into_iter()).unwrap_err().to_string();
-        assert!(e.contains("EDDY_QUERY__THREADS") && e.contains("query.threads"), "{e}");
-        let e = Config::load(None, env(&[("EDDY_QUERRY__THREADS", "2")]).into_iter()).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("EDDY_QUERY__THREADS", "many")]).into_iter())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("EDDY_QUERY__THREADS") && e.contains("query.threads"),
+            "{e}"
+        );
+        let e = Config::load(None, env(&[("EDDY_QUERRY__THREADS", "2")]).into_iter())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("querry"), "{e}");
-        let e = Config::load(None, env(&[("EDDY_HTTP__ADDR", "nope")]).into_iter()).unwrap_err().to_string();
+        let e = Config::load(None, env(&[("EDDY_HTTP__ADDR", "nope")]).into_iter())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("http.addr"), "{e}");
     }
 }

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use eddy::config::Config;
 
 #[derive(Parser)]
-#[command(name = "eddy", version, about = "Eddy: real-time clickstream analytics, Druid-compatible")]
+#[command(
+    name = "eddy",
+    version,
+    about = "Eddy: real-time clickstream analytics, Druid-compatible"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,11 +57,19 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Standalone { config, data_dir, http_addr } => {
-                let mut cfg = Config::load(config.as_deref(), std::env::vars()).map_err(anyhow::Error::msg)?;
+            Command::Standalone {
+                config,
+                data_dir,
+                http_addr,
+            } => {
+                let mut cfg = Config::load(config.as_deref(), std::env::vars())
+                    .map_err(anyhow::Error::msg)?;
                 if let Some(d) = data_dir {
                     cfg.node.data_dir = d;
                 }
@@ -72,7 +84,9 @@ fn run() -> anyhow::Result<()> {
                 tracing::info!("stopped");
                 Ok(())
             }
-            Command::Ingest { spec, url, no_wait } => eddy::ingest_cli::run(&spec, &url, !no_wait).await,
+            Command::Ingest { spec, url, no_wait } => {
+                eddy::ingest_cli::run(&spec, &url, !no_wait).await
+            }
         }
     })
 }

@@ -40,29 +40,44 @@ impl Node {
     }
 
     pub async fn join(self) -> anyhow::Result<()> {
-        self.server.await.context("the HTTP server task panicked")?.context("the HTTP server failed")?;
+        self.server
+            .await
+            .context("the HTTP server task panicked")?
+            .context("the HTTP server failed")?;
         Ok(())
     }
 }
 
 /// Starts every role in this process. `listener` overrides `http.addr` (tests bind port 0).
-pub async fn start_standalone(config: Config, listener: Option<TcpListener>) -> anyhow::Result<Node> {
+pub async fn start_standalone(
+    config: Config,
+    listener: Option<TcpListener>,
+) -> anyhow::Result<Node> {
     let listener = match listener {
         Some(l) => l,
         None => {
             let addr = config.http_addr()?;
-            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (http.addr)"))?
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (http.addr)"))?
         }
     };
     let addr = listener.local_addr()?;
     let host = config.node.host.clone().unwrap_or_else(|| addr.to_string());
     eddy_runtime::http::set_host(&host);
+    eddy_runtime::telemetry::register_build_info(crate::status::VERSION);
+    eddy_historical::metrics::register();
+    eddy_broker::metrics::register();
+    eddy_realtime::metrics::register();
     let shutdown = Shutdown::new();
     let clock: SharedClock = Arc::new(SystemClock);
     let data_dir = config.data_dir();
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create node.data_dir {}", data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create node.data_dir {}", data_dir.display()))?;
 
-    let meta_store = Arc::new(LocalMetadataStore::open(&config.meta_dir()).context("opening the metadata store")?);
+    let meta_store = Arc::new(
+        LocalMetadataStore::open(&config.meta_dir()).context("opening the metadata store")?,
+    );
     let meta: Arc<dyn MetadataStore> = Arc::new(meta_store);
     let deep = DeepStorage::from_uri(&config.deep_uri()).context("storage.deep")?;
     let pool = CpuPool::new(config.query.threads, "eddy-cpu").map_err(anyhow::Error::msg)?;
@@ -71,7 +86,11 @@ pub async fn start_standalone(config: Config, listener: Option<TcpListener>) -> 
         HistoricalConfig {
             node_id: NodeId::new(format!("{host}-historical"))?,
             cache_dir: config.cache_dir(),
-            max_size: if config.storage.cache_max_bytes == 0 { u64::MAX / 2 } else { config.storage.cache_max_bytes },
+            max_size: if config.storage.cache_max_bytes == 0 {
+                u64::MAX / 2
+            } else {
+                config.storage.cache_max_bytes
+            },
         },
         deep.clone(),
         pool.clone(),
@@ -104,7 +123,10 @@ pub async fn start_standalone(config: Config, listener: Option<TcpListener>) -> 
         vec![historical.clone() as Arc<dyn DataNode>],
         coordinator.clone() as Arc<dyn SegmentHealth>,
         pool.clone(),
-        BrokerConfig { default_timeout_ms: config.query.default_timeout_ms, max_timeout_ms: config.query.max_timeout_ms },
+        BrokerConfig {
+            default_timeout_ms: config.query.default_timeout_ms,
+            max_timeout_ms: config.query.max_timeout_ms,
+        },
     );
 
     let app: Router = Router::new()
@@ -117,6 +139,14 @@ pub async fn start_standalone(config: Config, listener: Option<TcpListener>) -> 
 
     tracing::info!(%addr, data_dir = %data_dir.display(), deep = %deep.uri(), "eddy standalone listening on http://{addr}");
     let stop = shutdown.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(async move { stop.wait().await }).await });
-    Ok(Node { addr, shutdown, server })
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.wait().await })
+            .await
+    });
+    Ok(Node {
+        addr,
+        shutdown,
+        server,
+    })
 }

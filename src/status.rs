@@ -18,8 +18,14 @@ pub fn router(config: Config) -> Router {
     Router::new()
         .route("/status", get(status))
         .route("/status/health", get(|| async { Json(json!(true)) }))
-        .route("/status/properties", get(move || async move { Json(properties) }))
-        .route("/status/selfDiscovered/status", get(|| async { Json(json!({"selfDiscovered": true})) }))
+        .route(
+            "/status/properties",
+            get(move || async move { Json(properties) }),
+        )
+        .route(
+            "/status/selfDiscovered/status",
+            get(|| async { Json(json!({"selfDiscovered": true})) }),
+        )
         .route("/status/selfDiscovered", get(|| async { StatusCode::OK }))
         .route("/metrics", get(metrics))
 }
@@ -29,7 +35,11 @@ fn memory() -> Value {
     let read_kb = |file: &str, key: &str| -> u64 {
         std::fs::read_to_string(file)
             .ok()
-            .and_then(|t| t.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with(key))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
             .unwrap_or(0)
             * 1024
     };
@@ -53,7 +63,10 @@ async fn status() -> Json<Value> {
 }
 
 async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], eddy_runtime::telemetry::render_metrics())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        eddy_runtime::telemetry::render_metrics(),
+    )
 }
 
 fn flatten_config(config: &Config) -> Value {

@@ -27,12 +27,17 @@ fn spawn_standalone(data_dir: &std::path::Path) -> (Child, String) {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(i) = line.find("http://127.0.0.1:") {
-                let url: String = line[i..].chars().take_while(|c| !c.is_whitespace() && *c != '\u{1b}').collect();
+                let url: String = line[i..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
+                    .collect();
                 let _ = tx.send(url);
             }
         }
     });
-    let url = rx.recv_timeout(Duration::from_secs(30)).expect("the log names the bound address");
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the log names the bound address");
     (child, url)
 }
 
@@ -52,20 +57,34 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 
 #[test]
 fn bad_configuration_names_the_key() {
-    let out = Command::new(EDDY).args(["standalone", "--http-addr", "127.0.0.1:0"]).env("EDDY_QUERY__THREADS", "lots").output().unwrap();
+    let out = Command::new(EDDY)
+        .args(["standalone", "--http-addr", "127.0.0.1:0"])
+        .env("EDDY_QUERY__THREADS", "lots")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("EDDY_QUERY__THREADS") && err.contains("query.threads"), "{err}");
+    assert!(
+        err.contains("EDDY_QUERY__THREADS") && err.contains("query.threads"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("eddy.toml");
     std::fs::write(&file, "[http]\nport = 8888\n").unwrap();
-    let out = Command::new(EDDY).args(["standalone", "--config"]).arg(&file).output().unwrap();
+    let out = Command::new(EDDY)
+        .args(["standalone", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown field `port`"), "{err}");
 
-    let out = Command::new(EDDY).args(["standalone", "--http-addr", "not-an-address"]).output().unwrap();
+    let out = Command::new(EDDY)
+        .args(["standalone", "--http-addr", "not-an-address"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("http.addr"));
 }
 
@@ -84,11 +103,20 @@ fn sigterm_stops_gracefully_and_ingest_follows_a_task() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("SUCCESS: 1000 rows"), "{stderr}");
 
-    let health = reqwest::blocking::get(format!("{url}/status/health")).unwrap().text().unwrap();
+    let health = reqwest::blocking::get(format!("{url}/status/health"))
+        .unwrap()
+        .text()
+        .unwrap();
     assert_eq!(health, "true");
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = wait_exit(&mut child, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
 
@@ -96,9 +124,18 @@ fn sigterm_stops_gracefully_and_ingest_follows_a_task() {
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"type":"index_parallel","spec":{"dataSchema":{"dataSource":"x"},"ioConfig":{"inputSource":{"type":"inline","data":""},"inputFormat":{"type":"xml"}}}}"#).unwrap();
     let (mut child, url) = spawn_standalone(&dir.path().join("data"));
-    let out = Command::new(EDDY).args(["ingest"]).arg(&bad).args(["--url", &url]).output().unwrap();
+    let out = Command::new(EDDY)
+        .args(["ingest"])
+        .arg(&bad)
+        .args(["--url", &url])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("inputFormat"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("inputFormat"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -47,7 +47,12 @@ async fn status_endpoints_and_unknown_paths() {
     assert!(text.as_str().unwrap().contains("eddy_"), "{text}");
     let (s, v) = node.get("/no/such/thing").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    assert!(v["errorMessage"].as_str().unwrap().contains("/no/such/thing"));
+    assert!(
+        v["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("/no/such/thing")
+    );
     node.stop().await;
 }
 
@@ -55,10 +60,18 @@ async fn status_endpoints_and_unknown_paths() {
 async fn task_api_reports_rows_progress_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(dir.path()).await;
-    let mut lines: Vec<Value> = (0..20).map(|i| json!({"time": format!("2023-06-27T00:00:{i:02}Z"), "page": "p", "n": i})).collect();
+    let mut lines: Vec<Value> = (0..20)
+        .map(|i| json!({"time": format!("2023-06-27T00:00:{i:02}Z"), "page": "p", "n": i}))
+        .collect();
     lines.push(json!({"page": "no time"}));
     lines.push(json!({"time": "not a time", "page": "x"}));
-    let spec = inline_spec("t1", &lines, json!(["page", {"type": "long", "name": "n"}]), json!([{"type": "count", "name": "count"}]), false);
+    let spec = inline_spec(
+        "t1",
+        &lines,
+        json!(["page", {"type": "long", "name": "n"}]),
+        json!([{"type": "count", "name": "count"}]),
+        false,
+    );
     let status = node.ingest(&spec).await;
     assert_eq!(status["status"], "SUCCESS", "{status}");
     assert_eq!(status["statusCode"], "SUCCESS");
@@ -68,12 +81,26 @@ async fn task_api_reports_rows_progress_and_errors() {
     assert_eq!(status["progress"]["fraction"], 1.0);
     let errors = status["parseErrors"].as_array().unwrap();
     assert_eq!(errors.len(), 2);
-    assert!(errors[1]["details"][0].as_str().unwrap().contains("not a time"), "{errors:?}");
+    assert!(
+        errors[1]["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("not a time"),
+        "{errors:?}"
+    );
     let id = status["id"].as_str().unwrap();
-    let (s, report) = node.get(&format!("/druid/indexer/v1/task/{id}/reports")).await;
+    let (s, report) = node
+        .get(&format!("/druid/indexer/v1/task/{id}/reports"))
+        .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(report["ingestionStatsAndErrors"]["payload"]["rowStats"]["buildSegments"]["processed"], 20);
-    assert_eq!(report["ingestionStatsAndErrors"]["payload"]["segmentAvailabilityConfirmed"], true);
+    assert_eq!(
+        report["ingestionStatsAndErrors"]["payload"]["rowStats"]["buildSegments"]["processed"],
+        20
+    );
+    assert_eq!(
+        report["ingestionStatsAndErrors"]["payload"]["segmentAvailabilityConfirmed"],
+        true
+    );
     let (_, payload) = node.get(&format!("/druid/indexer/v1/task/{id}")).await;
     assert_eq!(payload["payload"]["type"], "index_parallel");
     let (_, list) = node.get("/druid/indexer/v1/tasks?state=complete").await;
@@ -86,12 +113,21 @@ async fn task_api_reports_rows_progress_and_errors() {
     bad["spec"]["dataSchema"]["granularitySpec"]["segmentGranularity"] = json!("fortnight");
     let (s, e) = node.post("/druid/indexer/v1/task", &bad).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(e["errorMessage"].as_str().unwrap().contains("segmentGranularity"), "{e}");
+    assert!(
+        e["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("segmentGranularity"),
+        "{e}"
+    );
     let mut bad = spec.clone();
     bad["spec"]["ioConfig"]["inputSource"] = json!({"type": "local", "baseDir": "/no/such/dir"});
     let (s, e) = node.post("/druid/indexer/v1/task", &bad).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(e["errorMessage"].as_str().unwrap().contains("baseDir"), "{e}");
+    assert!(
+        e["errorMessage"].as_str().unwrap().contains("baseDir"),
+        "{e}"
+    );
     let (s, _) = node.get("/druid/indexer/v1/task/nope/status").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     // Too many parse errors fail the task with a clear reason.
@@ -99,7 +135,13 @@ async fn task_api_reports_rows_progress_and_errors() {
     strict["spec"]["tuningConfig"]["maxParseExceptions"] = json!(1);
     let status = node.ingest(&strict).await;
     assert_eq!(status["status"], "FAILED");
-    assert!(status["errorMsg"].as_str().unwrap().contains("maxParseExceptions"), "{status}");
+    assert!(
+        status["errorMsg"]
+            .as_str()
+            .unwrap()
+            .contains("maxParseExceptions"),
+        "{status}"
+    );
     node.stop().await;
 }
 
@@ -109,7 +151,10 @@ async fn native_queries_answer_like_druid() {
     let rows = sample_rows();
     let total = rows.len() as u64;
     let bytes: i64 = rows.iter().map(|r| r["bytes"].as_i64().unwrap()).sum();
-    let users: BTreeSet<&str> = rows.iter().map(|r| r["user_id"].as_str().unwrap()).collect();
+    let users: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["user_id"].as_str().unwrap())
+        .collect();
 
     // timeseries, granularity all, with post-aggregators.
     let ts = node
@@ -131,8 +176,20 @@ async fn native_queries_answer_like_druid() {
         .query(json!({"queryType": "timeseries", "dataSource": "clicks", "intervals": ["2023-06-26/2023-06-30"], "granularity": "day",
             "aggregations": [{"type": "count", "name": "rows"}], "context": {"grandTotal": true}}))
         .await;
-    let days: Vec<&str> = daily.as_array().unwrap().iter().map(|r| r["timestamp"].as_str().unwrap_or("total")).collect();
-    assert_eq!(days, ["2023-06-27T00:00:00.000Z", "2023-06-28T00:00:00.000Z", "total"]);
+    let days: Vec<&str> = daily
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["timestamp"].as_str().unwrap_or("total"))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            "2023-06-27T00:00:00.000Z",
+            "2023-06-28T00:00:00.000Z",
+            "total"
+        ]
+    );
     assert_eq!(daily[2]["result"]["rows"], total);
     // Empty interior buckets are filled: count 0, sums null.
     let hourly = node
@@ -141,8 +198,17 @@ async fn native_queries_answer_like_druid() {
                 "intervals": ["2023-06-27T00:00:00Z/2023-06-27T01:00:00Z", "2023-06-27T03:00:00Z/2023-06-27T04:00:00Z"]},
             "aggregations": [{"type": "count", "name": "rows"}, {"type": "longSum", "name": "b", "fieldName": "bytes"}]}))
         .await;
-    let hours: Vec<(u64, bool)> =
-        hourly.as_array().unwrap().iter().map(|r| (r["result"]["rows"].as_u64().unwrap(), r["result"]["b"].is_null())).collect();
+    let hours: Vec<(u64, bool)> = hourly
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["result"]["rows"].as_u64().unwrap(),
+                r["result"]["b"].is_null(),
+            )
+        })
+        .collect();
     assert_eq!(hours.len(), 4);
     assert!(hours[0].0 > 0 && hours[3].0 > 0);
     assert_eq!((hours[1], hours[2]), ((0, true), (0, true)));
@@ -180,12 +246,19 @@ async fn native_queries_answer_like_druid() {
     assert!(!events.is_empty() && events.len() <= 5);
     assert_eq!(events[0]["version"], "v1");
     assert!(events.iter().all(|e| e["event"]["browser"] == "Chrome"));
-    let counts: Vec<u64> = events.iter().map(|e| e["event"]["rows"].as_u64().unwrap()).collect();
+    let counts: Vec<u64> = events
+        .iter()
+        .map(|e| e["event"]["rows"].as_u64().unwrap())
+        .collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
-    let chrome_pages = rows.iter().filter(|r| r["browser"] == "Chrome").fold(BTreeMap::new(), |mut m, r| {
-        *m.entry(r["page"].as_str().unwrap().to_string()).or_insert(0u64) += 1;
-        m
-    });
+    let chrome_pages =
+        rows.iter()
+            .filter(|r| r["browser"] == "Chrome")
+            .fold(BTreeMap::new(), |mut m, r| {
+                *m.entry(r["page"].as_str().unwrap().to_string())
+                    .or_insert(0u64) += 1;
+                m
+            });
     assert_eq!(counts[0], *chrome_pages.values().max().unwrap());
     let sub = node
         .query(json!({"queryType": "groupBy", "dataSource": "clicks", "intervals": [INTERVAL], "granularity": "all",
@@ -211,7 +284,12 @@ async fn native_queries_answer_like_druid() {
         .await;
     assert_eq!(compact[0]["columns"], json!(["page"]));
     assert!(compact[0]["events"][0].is_array());
-    assert!(compact[0]["segmentId"].as_str().unwrap().starts_with("clicks_"));
+    assert!(
+        compact[0]["segmentId"]
+            .as_str()
+            .unwrap()
+            .starts_with("clicks_")
+    );
 
     // search, timeBoundary, segmentMetadata, dataSourceMetadata.
     let search = node
@@ -220,11 +298,16 @@ async fn native_queries_answer_like_druid() {
         .await;
     let hits = search[0]["result"].as_array().unwrap();
     let docs = count_by(&rows, "page");
-    assert_eq!(hits.len(), docs.keys().filter(|p| p.contains("docs")).count());
+    assert_eq!(
+        hits.len(),
+        docs.keys().filter(|p| p.contains("docs")).count()
+    );
     for h in hits {
         assert_eq!(h["count"], docs[h["value"].as_str().unwrap()]);
     }
-    let tb = node.query(json!({"queryType": "timeBoundary", "dataSource": "clicks"})).await;
+    let tb = node
+        .query(json!({"queryType": "timeBoundary", "dataSource": "clicks"}))
+        .await;
     assert_eq!(tb[0]["result"]["minTime"], "2023-06-27T00:00:28.000Z");
     let meta = node
         .query(json!({"queryType": "segmentMetadata", "dataSource": "clicks", "merge": true, "analysisTypes": ["cardinality", "minmax", "size", "rollup"]}))
@@ -232,11 +315,21 @@ async fn native_queries_answer_like_druid() {
     assert_eq!(meta[0]["numRows"], total);
     assert_eq!(meta[0]["columns"]["page"]["type"], "STRING");
     assert_eq!(meta[0]["columns"]["latency_ms"]["type"], "LONG");
-    assert_eq!(meta[0]["columns"]["unique_users"]["typeSignature"], "COMPLEX<hyperUnique>");
+    assert_eq!(
+        meta[0]["columns"]["unique_users"]["typeSignature"],
+        "COMPLEX<hyperUnique>"
+    );
     assert_eq!(meta[0]["columns"]["page"]["cardinality"], docs.len());
     assert_eq!(meta[0]["rollup"], false);
-    let dsm = node.query(json!({"queryType": "dataSourceMetadata", "dataSource": "clicks"})).await;
-    assert!(dsm[0]["result"]["maxIngestedEventTime"].as_str().unwrap().starts_with("2023-06-28"));
+    let dsm = node
+        .query(json!({"queryType": "dataSourceMetadata", "dataSource": "clicks"}))
+        .await;
+    assert!(
+        dsm[0]["result"]["maxIngestedEventTime"]
+            .as_str()
+            .unwrap()
+            .starts_with("2023-06-28")
+    );
 
     // Trailing slash, ?pretty, query id echo.
     let (s, v, h) = node
@@ -250,8 +343,18 @@ async fn native_queries_answer_like_druid() {
     let (_, dss) = node.get("/druid/v2/datasources").await;
     assert_eq!(dss, json!(["clicks"]));
     let (_, cols) = node.get("/druid/v2/datasources/clicks").await;
-    assert!(cols["dimensions"].as_array().unwrap().contains(&json!("page")));
-    assert!(cols["metrics"].as_array().unwrap().contains(&json!("bytes")));
+    assert!(
+        cols["dimensions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("page"))
+    );
+    assert!(
+        cols["metrics"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("bytes"))
+    );
     node.stop().await;
 }
 
@@ -261,14 +364,64 @@ async fn bad_queries_get_clear_errors_and_the_node_keeps_serving() {
     let base = json!({"queryType": "timeseries", "dataSource": "clicks", "intervals": [INTERVAL], "granularity": "all",
         "aggregations": [{"type": "count", "name": "rows"}]});
     let cases: Vec<(Option<Value>, &str, StatusCode, &str, &str)> = vec![
-        (None, "{not json", StatusCode::BAD_REQUEST, "Json parse failed", "malformed JSON"),
-        (Some(json!({"queryType": "teleport", "dataSource": "clicks"})), "", StatusCode::BAD_REQUEST, "Json parse failed", "teleport"),
-        (Some(json!({"filter": {"type": "selector", "dimension": "colour", "value": "red"}})), "", StatusCode::BAD_REQUEST, "Invalid input", "\"colour\""),
-        (Some(json!({"intervals": ["2023-06-30/2023-06-01"]})), "", StatusCode::BAD_REQUEST, "Json parse failed", "intervals"),
-        (Some(json!({"granularity": "fortnight"})), "", StatusCode::BAD_REQUEST, "Json parse failed", "granularity"),
-        (Some(json!({"dataSource": "nope"})), "", StatusCode::BAD_REQUEST, "Invalid input", "\"nope\""),
-        (Some(json!({"aggregations": [{"type": "longSum", "name": "x"}]})), "", StatusCode::BAD_REQUEST, "Invalid input", "fieldName"),
-        (Some(json!({"filter": {"type": "selector", "dimension": "page", "value": "/", "extractionFn": {"type": "upper"}}})), "", StatusCode::NOT_IMPLEMENTED, "Unsupported operation", "extractionFn"),
+        (
+            None,
+            "{not json",
+            StatusCode::BAD_REQUEST,
+            "Json parse failed",
+            "malformed JSON",
+        ),
+        (
+            Some(json!({"queryType": "teleport", "dataSource": "clicks"})),
+            "",
+            StatusCode::BAD_REQUEST,
+            "Json parse failed",
+            "teleport",
+        ),
+        (
+            Some(json!({"filter": {"type": "selector", "dimension": "colour", "value": "red"}})),
+            "",
+            StatusCode::BAD_REQUEST,
+            "Invalid input",
+            "\"colour\"",
+        ),
+        (
+            Some(json!({"intervals": ["2023-06-30/2023-06-01"]})),
+            "",
+            StatusCode::BAD_REQUEST,
+            "Json parse failed",
+            "intervals",
+        ),
+        (
+            Some(json!({"granularity": "fortnight"})),
+            "",
+            StatusCode::BAD_REQUEST,
+            "Json parse failed",
+            "granularity",
+        ),
+        (
+            Some(json!({"dataSource": "nope"})),
+            "",
+            StatusCode::BAD_REQUEST,
+            "Invalid input",
+            "\"nope\"",
+        ),
+        (
+            Some(json!({"aggregations": [{"type": "longSum", "name": "x"}]})),
+            "",
+            StatusCode::BAD_REQUEST,
+            "Invalid input",
+            "fieldName",
+        ),
+        (
+            Some(
+                json!({"filter": {"type": "selector", "dimension": "page", "value": "/", "extractionFn": {"type": "upper"}}}),
+            ),
+            "",
+            StatusCode::NOT_IMPLEMENTED,
+            "Unsupported operation",
+            "extractionFn",
+        ),
     ];
     for (patch, raw, want_status, want_error, want_text) in cases {
         let body = match patch {
@@ -291,7 +444,9 @@ async fn bad_queries_get_clear_errors_and_the_node_keeps_serving() {
     // Still serving.
     let ok = node.query(base).await;
     assert_eq!(ok[0]["result"]["rows"], sample_rows().len());
-    let (s, _, _) = node.request(Method::DELETE, "/druid/v2/not-running", None).await;
+    let (s, _, _) = node
+        .request(Method::DELETE, "/druid/v2/not-running", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     node.stop().await;
 }
@@ -302,7 +457,13 @@ async fn timeouts_are_enforced() {
     let node = TestNode::start(dir.path()).await;
     let lines: Vec<Value> =
         (0..60_000).map(|i| json!({"time": 1_687_824_000_000i64 + i * 1000, "k": format!("key-{}", i % 5000), "v": i})).collect();
-    let spec = inline_spec("big", &lines, json!(["k", {"type": "long", "name": "v"}]), json!([{"type": "count", "name": "c"}]), false);
+    let spec = inline_spec(
+        "big",
+        &lines,
+        json!(["k", {"type": "long", "name": "v"}]),
+        json!([{"type": "count", "name": "c"}]),
+        false,
+    );
     assert_eq!(node.ingest(&spec).await["status"], "SUCCESS");
     let q = json!({"queryType": "groupBy", "dataSource": "big", "intervals": [INTERVAL], "granularity": "minute",
         "dimensions": ["k", "v"], "aggregations": [{"type": "count", "name": "rows"}], "context": {"timeout": 1, "queryId": "slow-1"}});
@@ -319,23 +480,63 @@ async fn replace_and_append_semantics() {
     let node = TestNode::start(dir.path()).await;
     let dims = json!(["k"]);
     let metrics = json!([{"type": "longSum", "name": "v", "fieldName": "v"}]);
-    let day = |v: i64| -> Vec<Value> { (0..10).map(|i| json!({"time": format!("2023-06-27T0{i}:00:00Z"), "k": "a", "v": v})).collect() };
+    let day = |v: i64| -> Vec<Value> {
+        (0..10)
+            .map(|i| json!({"time": format!("2023-06-27T0{i}:00:00Z"), "k": "a", "v": v}))
+            .collect()
+    };
     async fn sum(node: &TestNode) -> Value {
         let q = json!({"queryType": "timeseries", "dataSource": "r", "intervals": [INTERVAL], "granularity": "all",
             "aggregations": [{"type": "longSum", "name": "v", "fieldName": "v"}, {"type": "count", "name": "rows"}]});
         node.query(q).await[0]["result"].clone()
     }
-    assert_eq!(node.ingest(&inline_spec("r", &day(1), dims.clone(), metrics.clone(), false)).await["status"], "SUCCESS");
+    assert_eq!(
+        node.ingest(&inline_spec(
+            "r",
+            &day(1),
+            dims.clone(),
+            metrics.clone(),
+            false
+        ))
+        .await["status"],
+        "SUCCESS"
+    );
     assert_eq!(sum(&node).await, json!({"v": 10, "rows": 10}));
     // Replacing the day: the new version overshadows the old one entirely.
-    assert_eq!(node.ingest(&inline_spec("r", &day(5), dims.clone(), metrics.clone(), false)).await["status"], "SUCCESS");
+    assert_eq!(
+        node.ingest(&inline_spec(
+            "r",
+            &day(5),
+            dims.clone(),
+            metrics.clone(),
+            false
+        ))
+        .await["status"],
+        "SUCCESS"
+    );
     assert_eq!(sum(&node).await, json!({"v": 50, "rows": 10}));
     // Appending adds a partition to the current version.
-    assert_eq!(node.ingest(&inline_spec("r", &day(2), dims.clone(), metrics.clone(), true)).await["status"], "SUCCESS");
+    assert_eq!(
+        node.ingest(&inline_spec(
+            "r",
+            &day(2),
+            dims.clone(),
+            metrics.clone(),
+            true
+        ))
+        .await["status"],
+        "SUCCESS"
+    );
     assert_eq!(sum(&node).await, json!({"v": 70, "rows": 20}));
     node.wait_loaded().await;
-    let (_, segs) = node.get("/druid/coordinator/v1/datasources/r/segments").await;
-    assert_eq!(segs.as_array().unwrap().len(), 2, "the replaced segment is marked unused: {segs}");
+    let (_, segs) = node
+        .get("/druid/coordinator/v1/datasources/r/segments")
+        .await;
+    assert_eq!(
+        segs.as_array().unwrap().len(),
+        2,
+        "the replaced segment is marked unused: {segs}"
+    );
     node.stop().await;
 }
 
@@ -350,7 +551,9 @@ async fn coordinator_endpoints() {
     assert_eq!(simple[0]["properties"]["segments"]["count"], 2);
     let (_, ds) = node.get("/druid/coordinator/v1/datasources/clicks").await;
     assert_eq!(ds["segments"]["minTime"], "2023-06-27T00:00:00.000Z");
-    let (_, ivs) = node.get("/druid/coordinator/v1/datasources/clicks/intervals").await;
+    let (_, ivs) = node
+        .get("/druid/coordinator/v1/datasources/clicks/intervals")
+        .await;
     assert_eq!(ivs.as_array().unwrap().len(), 2);
     let (_, load) = node.get("/druid/coordinator/v1/loadstatus").await;
     assert_eq!(load["clicks"], 100.0);
@@ -361,16 +564,35 @@ async fn coordinator_endpoints() {
     let (_, leader) = node.get("/druid/coordinator/v1/isLeader").await;
     assert_eq!(leader, json!({"leader": true}));
     // Marking the datasource unused removes it from queries and listings.
-    let (s, v, _) = node.request(Method::DELETE, "/druid/coordinator/v1/datasources/clicks", None).await;
+    let (s, v, _) = node
+        .request(
+            Method::DELETE,
+            "/druid/coordinator/v1/datasources/clicks",
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["numChangedSegments"], 2);
     let (_, names) = node.get("/druid/coordinator/v1/datasources").await;
     assert_eq!(names, json!([]));
-    let (_, all) = node.get("/druid/coordinator/v1/metadata/datasources?includeUnused").await;
+    let (_, all) = node
+        .get("/druid/coordinator/v1/metadata/datasources?includeUnused")
+        .await;
     assert_eq!(all, json!(["clicks"]));
-    let (s, _) = node.post("/druid/v2", &json!({"queryType": "timeBoundary", "dataSource": "clicks"})).await;
+    let (s, _) = node
+        .post(
+            "/druid/v2",
+            &json!({"queryType": "timeBoundary", "dataSource": "clicks"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _, _) = node.request(Method::DELETE, "/druid/coordinator/v1/datasources/never", None).await;
+    let (s, _, _) = node
+        .request(
+            Method::DELETE,
+            "/druid/coordinator/v1/datasources/never",
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     node.stop().await;
 }

@@ -48,25 +48,31 @@ async fn damaged_segment_fails_its_queries_only() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(dir.path()).await;
     assert_eq!(node.ingest(&sample_spec()).await["status"], "SUCCESS");
-    let other = inline_spec("other", &[json!({"time": "2023-06-27T00:00:00Z", "k": "a"})], json!(["k"]), json!([{"type": "count", "name": "c"}]), false);
+    let other = inline_spec(
+        "other",
+        &[json!({"time": "2023-06-27T00:00:00Z", "k": "a"})],
+        json!(["k"]),
+        json!([{"type": "count", "name": "c"}]),
+        false,
+    );
     assert_eq!(node.ingest(&other).await["status"], "SUCCESS");
     node.stop().await;
 
-    // Damage every copy of the clicks segments: deep storage and the local cache.
+    // Damage the clicks segments in deep storage and drop the local cache, so the historical
+    // must load the damaged copies again.
     let mut damaged = 0;
-    for root in [dir.path().join("deep/clicks"), dir.path().join("cache")] {
-        for entry in walk(&root) {
-            let name = entry.to_string_lossy().to_string();
-            if name.contains("clicks") && (name.ends_with(".eddy") || name.ends_with(".seg")) {
-                let mut bytes = std::fs::read(&entry).unwrap();
-                let mid = bytes.len() / 2;
-                bytes[mid] ^= 0xff;
-                std::fs::write(&entry, bytes).unwrap();
-                damaged += 1;
-            }
+    for entry in walk(&dir.path().join("deep/clicks")) {
+        if entry.to_string_lossy().ends_with(".eddy") {
+            let mut bytes = std::fs::read(&entry).unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+            std::fs::remove_file(&entry).unwrap();
+            std::fs::write(&entry, bytes).unwrap();
+            damaged += 1;
         }
     }
-    assert!(damaged >= 2, "found {damaged} files to damage");
+    assert_eq!(damaged, 2);
+    std::fs::remove_dir_all(dir.path().join("cache")).unwrap();
 
     let node = TestNode::start(dir.path()).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -79,7 +85,10 @@ async fn damaged_segment_fails_its_queries_only() {
     };
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let msg = body["errorMessage"].as_str().unwrap();
-    assert!(msg.contains("clicks_2023-06-2") && msg.contains("checksum"), "{msg}");
+    assert!(
+        msg.contains("clicks_2023-06-2") && msg.contains("checksum"),
+        "{msg}"
+    );
     let ok = node
         .query(json!({"queryType": "timeseries", "dataSource": "other", "intervals": ["2023-06-01/2023-08-01"], "granularity": "all",
             "aggregations": [{"type": "longSum", "name": "c", "fieldName": "c"}]}))

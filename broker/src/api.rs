@@ -27,8 +27,14 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/druid/v2/datasources/{ds}", get(datasource))
         .route("/druid/v2/datasources/{ds}/dimensions", get(dimensions))
         .route("/druid/v2/datasources/{ds}/metrics", get(metrics))
-        .route("/druid/broker/v1/loadstatus", get(|| async { Json(json!({"inventoryInitialized": true})) }))
-        .route("/druid/broker/v1/readiness", get(|| async { StatusCode::OK }))
+        .route(
+            "/druid/broker/v1/loadstatus",
+            get(|| async { Json(json!({"inventoryInitialized": true})) }),
+        )
+        .route(
+            "/druid/broker/v1/readiness",
+            get(|| async { StatusCode::OK }),
+        )
         .with_state(broker)
 }
 
@@ -47,8 +53,15 @@ async fn native(
     body: Bytes,
 ) -> Response {
     let fallback_id = uuid::Uuid::new_v4().to_string();
-    if headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("smile")) {
-        let e = ApiError::new(ErrorCode::Unsupported, "Smile request bodies are not supported; send JSON (Content-Type: application/json)");
+    if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("smile"))
+    {
+        let e = ApiError::new(
+            ErrorCode::Unsupported,
+            "Smile request bodies are not supported; send JSON (Content-Type: application/json)",
+        );
         return error_response(e, &fallback_id);
     }
     let mut query = match Query::from_json_bytes(&body) {
@@ -60,15 +73,26 @@ async fn native(
     match b.run(query, &query_id).await {
         Ok(result) => {
             let pretty = params.contains_key("pretty");
-            let mut body = if pretty { serde_json::to_vec_pretty(&result) } else { serde_json::to_vec(&result) }.unwrap_or_default();
+            let mut body = if pretty {
+                serde_json::to_vec_pretty(&result)
+            } else {
+                serde_json::to_vec(&result)
+            }
+            .unwrap_or_default();
             if pretty {
                 body.push(b'\n');
             }
-            let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+            let mut resp = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
             if let Ok(v) = HeaderValue::from_str(&query_id) {
                 resp.headers_mut().insert("X-Druid-Query-Id", v);
             }
-            resp.headers_mut().insert("X-Druid-Response-Context", HeaderValue::from_static("{}"));
+            resp.headers_mut()
+                .insert("X-Druid-Response-Context", HeaderValue::from_static("{}"));
             resp
         }
         Err(e) => error_response(ApiError::from(e), &query_id),
@@ -90,24 +114,34 @@ async fn datasources(State(b): State<Arc<Broker>>) -> Json<Value> {
 fn known(b: &Broker, ds: &str) -> Result<DataSourceName, ApiError> {
     let name = DataSourceName::new(ds).map_err(|e| ApiError::invalid(e.to_string()))?;
     if !b.datasources().contains(&name) {
-        return Err(ApiError::not_found(format!("datasource {ds:?} does not exist")));
+        return Err(ApiError::not_found(format!(
+            "datasource {ds:?} does not exist"
+        )));
     }
     Ok(name)
 }
 
-async fn datasource(State(b): State<Arc<Broker>>, Path(ds): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn datasource(
+    State(b): State<Arc<Broker>>,
+    Path(ds): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let name = known(&b, &ds)?;
     let (dims, metrics) = b.columns(&name);
     Ok(Json(json!({"dimensions": dims, "metrics": metrics})))
 }
 
-async fn dimensions(State(b): State<Arc<Broker>>, Path(ds): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn dimensions(
+    State(b): State<Arc<Broker>>,
+    Path(ds): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let name = known(&b, &ds)?;
     Ok(Json(json!(b.columns(&name).0)))
 }
 
-async fn metrics(State(b): State<Arc<Broker>>, Path(ds): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn metrics(
+    State(b): State<Arc<Broker>>,
+    Path(ds): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let name = known(&b, &ds)?;
     Ok(Json(json!(b.columns(&name).1)))
 }
-

@@ -1,24 +1,27 @@
 //! The broker role: the query front. For a native query it checks the datasource and columns,
-//! takes a timeline snapshot (newest complete versions of what data nodes serve), sends each
+//! takes a timeline snapshot (newest complete publishes of what data nodes serve), sends each
 //! node one request for its segments, merges the partial results and finalizes them.
 
 mod api;
-mod metrics;
+pub mod metrics;
+mod view;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use hashbrown::HashMap;
 
-use eddy_meta::{MetadataStore, SegmentRecord, visible};
+use eddy_meta::{MetadataStore, visible};
 use eddy_query::{Partial, Query, QueryError, finalize, merge};
 use eddy_rpc::{DataNode, QueryControl, RpcError, SegmentHealth, SegmentSlice};
 use eddy_runtime::CpuPool;
-use eddy_types::{DataSourceName, SegmentId, TIME_COLUMN};
+use eddy_types::{DataSourceName, Interval, SegmentId};
 
 pub use api::router;
+use view::DsView;
 
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -30,7 +33,10 @@ pub struct BrokerConfig {
 
 impl Default for BrokerConfig {
     fn default() -> Self {
-        BrokerConfig { default_timeout_ms: 300_000, max_timeout_ms: 3_600_000 }
+        BrokerConfig {
+            default_timeout_ms: 300_000,
+            max_timeout_ms: 3_600_000,
+        }
     }
 }
 
@@ -41,6 +47,7 @@ pub struct Broker {
     pool: CpuPool,
     config: BrokerConfig,
     running: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    views: Mutex<HashMap<DataSourceName, Arc<DsView>>>,
 }
 
 /// Retries when a node no longer has a segment the timeline gave it.
@@ -54,33 +61,41 @@ impl Broker {
         pool: CpuPool,
         config: BrokerConfig,
     ) -> Arc<Self> {
-        Arc::new(Broker { meta, nodes, health, pool, config, running: Mutex::new(HashMap::new()) })
+        Arc::new(Broker {
+            meta,
+            nodes,
+            health,
+            pool,
+            config,
+            running: Mutex::new(HashMap::new()),
+            views: Mutex::new(HashMap::new()),
+        })
     }
 
-    /// Fails when a segment the query needs could not be loaded: better an error than an answer
-    /// that silently misses data.
-    fn check_loadable(&self, records: &[SegmentRecord], intervals: &[eddy_types::Interval]) -> Result<(), QueryError> {
-        let failures = self.health.load_failures();
-        if failures.is_empty() {
-            return Ok(());
+    /// The datasource's view, rebuilt only when metadata or served segments changed.
+    fn view(&self, ds: &DataSourceName) -> Arc<DsView> {
+        let state = self.meta.state();
+        let key = (
+            state.applied,
+            self.nodes.iter().map(|n| n.served_version()).sum::<u64>(),
+        );
+        if let Some(v) = self.views.lock().unwrap_or_else(|p| p.into_inner()).get(ds)
+            && v.key == key
+        {
+            return v.clone();
         }
-        let needed: HashSet<&SegmentId> =
-            records.iter().filter(|r| intervals.iter().any(|i| i.overlaps(&r.id.interval))).map(|r| &r.id).collect();
-        let bad: Vec<String> = failures.iter().filter(|(id, _)| needed.contains(id)).map(|(id, why)| format!("{id}: {why}")).collect();
-        if bad.is_empty() {
-            return Ok(());
-        }
-        Err(QueryError::Unavailable(format!(
-            "{} segment{} this query needs cannot be loaded: {}",
-            bad.len(),
-            if bad.len() > 1 { "s" } else { "" },
-            bad.join("; ")
-        )))
+        let view = Arc::new(DsView::build(ds, &state, &self.nodes, key));
+        self.views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(ds.clone(), view.clone());
+        view
     }
 
     /// Datasources with used segments or served data.
     pub fn datasources(&self) -> BTreeSet<DataSourceName> {
-        let mut out: BTreeSet<DataSourceName> = self.meta.state().datasources().into_iter().collect();
+        let mut out: BTreeSet<DataSourceName> =
+            self.meta.state().datasources().into_iter().collect();
         for n in &self.nodes {
             out.extend(n.served().into_iter().map(|s| s.datasource));
         }
@@ -101,7 +116,12 @@ impl Broker {
 
     /// Cancels a running query; false when no such query runs.
     pub fn cancel(&self, query_id: &str) -> bool {
-        match self.running.lock().unwrap_or_else(|p| p.into_inner()).get(query_id) {
+        match self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(query_id)
+        {
             Some(flag) => {
                 flag.store(true, std::sync::atomic::Ordering::Relaxed);
                 true
@@ -110,28 +130,65 @@ impl Broker {
         }
     }
 
-    fn check_columns(&self, query: &Query, records: &[SegmentRecord]) -> Result<(), QueryError> {
-        let known: HashSet<&str> = records.iter().flat_map(|r| r.columns.iter().map(|c| c.name.as_str())).collect();
-        let unknown: Vec<String> =
-            query.referenced_columns().into_iter().filter(|c| c != TIME_COLUMN && !known.contains(c.as_str())).collect();
+    fn check_columns(&self, query: &Query, view: &DsView) -> Result<(), QueryError> {
+        let unknown: Vec<String> = query
+            .referenced_columns()
+            .into_iter()
+            .filter(|c| !view.columns.contains(c))
+            .collect();
         if unknown.is_empty() {
             return Ok(());
         }
-        let mut cols: Vec<&str> = known.into_iter().collect();
+        let mut cols: Vec<&str> = view.columns.iter().map(String::as_str).collect();
         cols.sort_unstable();
         Err(QueryError::Invalid(format!(
-            "unknown column{} {} in dataSource {:?}; its columns are __time, {}",
+            "unknown column{} {} in dataSource {:?}; its columns are {}",
             if unknown.len() > 1 { "s" } else { "" },
-            unknown.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", "),
+            unknown
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             query.data_source().as_str(),
             cols.join(", ")
+        )))
+    }
+
+    /// Fails when a segment the query needs could not be loaded: better an error than an answer
+    /// that silently misses data.
+    fn check_loadable(&self, view: &DsView, intervals: &[Interval]) -> Result<(), QueryError> {
+        let failures = self.health.load_failures();
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let needed: HashSet<&SegmentId> = view
+            .used
+            .iter()
+            .filter(|(_, iv)| intervals.iter().any(|i| i.overlaps(iv)))
+            .map(|(id, _)| id)
+            .collect();
+        let bad: Vec<String> = failures
+            .iter()
+            .filter(|(id, _)| needed.contains(id))
+            .map(|(id, why)| format!("{id}: {why}"))
+            .collect();
+        if bad.is_empty() {
+            return Ok(());
+        }
+        Err(QueryError::Unavailable(format!(
+            "{} segment{} this query needs cannot be loaded: {}",
+            bad.len(),
+            if bad.len() > 1 { "s" } else { "" },
+            bad.join("; ")
         )))
     }
 
     /// Runs a native query and returns Druid's JSON result.
     pub async fn run(&self, query: Query, query_id: &str) -> Result<serde_json::Value, QueryError> {
         let kind = query.type_name();
-        let timer = metrics::QUERY_SECONDS.with_label_values(&[kind]).start_timer();
+        let timer = metrics::QUERY_SECONDS
+            .with_label_values(&[kind])
+            .start_timer();
         let result = self.run_inner(query, query_id).await;
         timer.observe_duration();
         let outcome = match &result {
@@ -144,22 +201,38 @@ impl Broker {
         result
     }
 
-    async fn run_inner(&self, query: Query, query_id: &str) -> Result<serde_json::Value, QueryError> {
+    async fn run_inner(
+        &self,
+        query: Query,
+        query_id: &str,
+    ) -> Result<serde_json::Value, QueryError> {
         let ds = query.data_source().clone();
-        let records: Vec<SegmentRecord> = self.meta.state().used_segments_of(&ds).cloned().collect();
-        if records.is_empty() && !self.nodes.iter().any(|n| n.served().iter().any(|s| s.datasource == ds)) {
-            let known: Vec<String> = self.datasources().into_iter().map(|d| d.to_string()).collect();
+        let view = self.view(&ds);
+        if !view.known {
+            let known: Vec<String> = self
+                .datasources()
+                .into_iter()
+                .map(|d| d.to_string())
+                .collect();
             return Err(QueryError::Invalid(format!(
                 "unknown dataSource {:?}; known datasources: [{}]",
                 ds.as_str(),
                 known.join(", ")
             )));
         }
-        self.check_columns(&query, &records)?;
-        self.check_loadable(&records, &query.intervals())?;
-        let timeout_ms = query.context().timeout_ms().unwrap_or(self.config.default_timeout_ms).min(self.config.max_timeout_ms);
+        self.check_columns(&query, &view)?;
+        let intervals = query.intervals();
+        self.check_loadable(&view, &intervals)?;
+        let timeout_ms = query
+            .context()
+            .timeout_ms()
+            .unwrap_or(self.config.default_timeout_ms)
+            .min(self.config.max_timeout_ms);
         let cancelled = Arc::new(AtomicBool::new(false));
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(query_id.to_string(), cancelled.clone());
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(query_id.to_string(), cancelled.clone());
         let control = QueryControl {
             query_id: query_id.to_string(),
             cancelled: cancelled.clone(),
@@ -167,13 +240,19 @@ impl Broker {
             timeout_ms,
         };
         let query = Arc::new(query);
-        let work = self.scatter_gather(query.clone(), &records, control);
+        let work = self.scatter_gather(query.clone(), &ds, view, &intervals, control);
         let outcome = tokio::time::timeout(Duration::from_millis(timeout_ms), work).await;
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(query_id);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(query_id);
         match outcome {
             Err(_) => {
                 cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
-                Err(QueryError::Timeout { query_id: query_id.to_string(), timeout_ms })
+                Err(QueryError::Timeout {
+                    query_id: query_id.to_string(),
+                    timeout_ms,
+                })
             }
             Ok(Err(e)) => Err(e),
             Ok(Ok(partials)) => {
@@ -188,12 +267,21 @@ impl Broker {
         }
     }
 
-    async fn scatter_gather(&self, query: Arc<Query>, records: &[SegmentRecord], control: QueryControl) -> Result<Vec<Partial>, QueryError> {
-        let intervals = query.intervals();
+    async fn scatter_gather(
+        &self,
+        query: Arc<Query>,
+        ds: &DataSourceName,
+        mut view: Arc<DsView>,
+        intervals: &[Interval],
+        control: QueryControl,
+    ) -> Result<Vec<Partial>, QueryError> {
         let mut partials: Vec<Partial> = Vec::new();
         let mut done: HashSet<SegmentId> = HashSet::new();
         for attempt in 0..=MISSING_RETRIES {
-            let plan = self.plan(records, &intervals, &done);
+            if attempt > 0 {
+                view = self.view(ds);
+            }
+            let plan = plan(&view, intervals, &done);
             if plan.is_empty() {
                 break;
             }
@@ -223,43 +311,50 @@ impl Broker {
             if attempt == MISSING_RETRIES {
                 return Err(QueryError::Internal(format!(
                     "segments became unavailable while the query ran: {}",
-                    missing.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+                    missing
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
-            tracing::debug!(count = missing.len(), "retrying segments a node no longer serves");
+            tracing::debug!(
+                count = missing.len(),
+                "retrying segments a node no longer serves"
+            );
             tokio::time::sleep(Duration::from_millis(20 * (attempt as u64 + 1))).await;
         }
         Ok(partials)
     }
+}
 
-    /// Node → segment slices for the visible, complete versions, skipping `done` segments.
-    fn plan(&self, records: &[SegmentRecord], intervals: &[eddy_types::Interval], done: &HashSet<SegmentId>) -> Vec<(usize, Vec<SegmentSlice>)> {
-        let mut servers: HashMap<SegmentId, Vec<usize>> = HashMap::new();
-        for (i, n) in self.nodes.iter().enumerate() {
-            for s in n.served() {
-                servers.entry(s).or_default().push(i);
-            }
+/// Node → segment slices for the visible segments of complete publishes, skipping `done`.
+fn plan(
+    view: &DsView,
+    intervals: &[Interval],
+    done: &HashSet<SegmentId>,
+) -> Vec<(usize, Vec<SegmentSlice>)> {
+    let candidates: Vec<&SegmentId> = view.candidates.iter().map(|(id, _)| id).collect();
+    let servers: HashMap<&SegmentId, &Vec<usize>> =
+        view.candidates.iter().map(|(id, n)| (id, n)).collect();
+    let mut by_node: HashMap<usize, Vec<SegmentSlice>> = HashMap::new();
+    for v in visible(&candidates, intervals) {
+        if done.contains(&v.id) {
+            continue;
         }
-        // A publish (version and publish time) takes part only when every segment of it is
-        // served somewhere: readers never see part of a replacement.
-        let mut complete: HashMap<(&str, i64), bool> = HashMap::new();
-        for r in records {
-            *complete.entry((r.id.version.as_str(), r.created)).or_insert(true) &= servers.contains_key(&r.id);
-        }
-        let candidates: Vec<&SegmentId> =
-            records.iter().filter(|r| complete[&(r.id.version.as_str(), r.created)]).map(|r| &r.id).collect();
-        let mut by_node: HashMap<usize, Vec<SegmentSlice>> = HashMap::new();
-        for v in visible(&candidates, intervals) {
-            if done.contains(&v.id) {
-                continue;
-            }
-            let Some(nodes) = servers.get(&v.id) else { continue };
-            // Spread replicas: pick by the segment's hash.
-            let pick = nodes[(xxhash_rust::xxh3::xxh3_64(v.id.to_string().as_bytes()) as usize) % nodes.len()];
-            by_node.entry(pick).or_default().push(SegmentSlice { id: v.id, clips: v.clips });
-        }
-        let mut out: Vec<(usize, Vec<SegmentSlice>)> = by_node.into_iter().collect();
-        out.sort_by_key(|(n, _)| *n);
-        out
+        let Some(nodes) = servers.get(&v.id) else {
+            continue;
+        };
+        // Spread replicas: pick by the segment's hash.
+        let pick = nodes[(xxhash_rust::xxh3::xxh3_64(v.id.version.as_bytes()) as usize
+            + v.id.interval.start as usize)
+            % nodes.len()];
+        by_node.entry(pick).or_default().push(SegmentSlice {
+            id: v.id,
+            clips: v.clips,
+        });
     }
+    let mut out: Vec<(usize, Vec<SegmentSlice>)> = by_node.into_iter().collect();
+    out.sort_by_key(|(n, _)| *n);
+    out
 }

@@ -5,8 +5,12 @@ use std::sync::LazyLock;
 use prometheus::{HistogramVec, IntCounterVec, register_histogram_vec, register_int_counter_vec};
 
 pub static QUERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!("eddy_broker_queries_total", "Native queries by type and outcome", &["type", "outcome"])
-        .unwrap_or_else(|e| panic!("metric registration: {e}"))
+    register_int_counter_vec!(
+        "eddy_broker_queries_total",
+        "Native queries by type and outcome",
+        &["type", "outcome"]
+    )
+    .unwrap_or_else(|e| panic!("metric registration: {e}"))
 });
 
 pub static QUERY_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
@@ -18,3 +22,9 @@ pub static QUERY_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
     .unwrap_or_else(|e| panic!("metric registration: {e}"))
 });
+
+/// Registers every metric of this role, so `/metrics` lists them from the start.
+pub fn register() {
+    LazyLock::force(&QUERIES);
+    LazyLock::force(&QUERY_SECONDS);
+}

@@ -21,13 +21,31 @@ type Params = Query<HashMap<String, String>>;
 pub fn router(coordinator: Arc<Coordinator>) -> Router {
     Router::new()
         .route("/druid/coordinator/v1/datasources", get(datasources))
-        .route("/druid/coordinator/v1/datasources/{ds}", get(datasource).delete(mark_unused))
-        .route("/druid/coordinator/v1/datasources/{ds}/intervals", get(intervals))
-        .route("/druid/coordinator/v1/datasources/{ds}/intervals/{interval}", axum::routing::delete(mark_interval_unused))
-        .route("/druid/coordinator/v1/datasources/{ds}/segments", get(segments))
+        .route(
+            "/druid/coordinator/v1/datasources/{ds}",
+            get(datasource).delete(mark_unused),
+        )
+        .route(
+            "/druid/coordinator/v1/datasources/{ds}/intervals",
+            get(intervals),
+        )
+        .route(
+            "/druid/coordinator/v1/datasources/{ds}/intervals/{interval}",
+            axum::routing::delete(mark_interval_unused),
+        )
+        .route(
+            "/druid/coordinator/v1/datasources/{ds}/segments",
+            get(segments),
+        )
         .route("/druid/coordinator/v1/loadstatus", get(loadstatus))
-        .route("/druid/coordinator/v1/metadata/datasources", get(metadata_datasources))
-        .route("/druid/coordinator/v1/metadata/datasources/{ds}/segments", get(metadata_segments))
+        .route(
+            "/druid/coordinator/v1/metadata/datasources",
+            get(metadata_datasources),
+        )
+        .route(
+            "/druid/coordinator/v1/metadata/datasources/{ds}/segments",
+            get(metadata_segments),
+        )
         .route("/druid/coordinator/v1/servers", get(servers))
         .route("/druid/coordinator/v1/rules", get(rules))
         .route("/druid/coordinator/v1/rules/{ds}", get(rules_of))
@@ -63,7 +81,9 @@ fn by_datasource(c: &Coordinator) -> BTreeMap<DataSourceName, Vec<SegmentRecord>
     let state = c.meta.state();
     let mut out: BTreeMap<DataSourceName, Vec<SegmentRecord>> = BTreeMap::new();
     for s in state.used_segments() {
-        out.entry(s.id.datasource.clone()).or_default().push(s.clone());
+        out.entry(s.id.datasource.clone())
+            .or_default()
+            .push(s.clone());
     }
     out
 }
@@ -102,38 +122,87 @@ fn segment_json(s: &SegmentRecord) -> Value {
     })
 }
 
-async fn datasource(State(c): State<Arc<Coordinator>>, Path(ds): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn datasource(
+    State(c): State<Arc<Coordinator>>,
+    Path(ds): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let name = ds_name(&ds)?;
     let all = by_datasource(&c);
-    let segs = all.get(&name).ok_or_else(|| ApiError::not_found(format!("datasource {ds:?} has no used segments")))?;
+    let segs = all
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("datasource {ds:?} has no used segments")))?;
     let refs: Vec<&SegmentRecord> = segs.iter().collect();
-    Ok(Json(summary(&name, &refs, c.config.replicants)["properties"].clone()))
+    Ok(Json(
+        summary(&name, &refs, c.config.replicants)["properties"].clone(),
+    ))
 }
 
-async fn mark_unused(State(c): State<Arc<Coordinator>>, Path(ds): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn mark_unused(
+    State(c): State<Arc<Coordinator>>,
+    Path(ds): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let name = ds_name(&ds)?;
-    if !c.meta.state().segments.values().any(|s| s.id.datasource == name) {
-        return Err(ApiError::not_found(format!("datasource {ds:?} does not exist")));
+    if !c
+        .meta
+        .state()
+        .segments
+        .values()
+        .any(|s| s.id.datasource == name)
+    {
+        return Err(ApiError::not_found(format!(
+            "datasource {ds:?} does not exist"
+        )));
     }
-    let out = c.meta.apply(Command::MarkUnused { datasource: name, interval: None, now: 0 }).await?;
+    let out = c
+        .meta
+        .apply(Command::MarkUnused {
+            datasource: name,
+            interval: None,
+            now: 0,
+        })
+        .await?;
     c.poke();
-    let n = if let Outcome::MarkedUnused(n) = out { n } else { 0 };
+    let n = if let Outcome::MarkedUnused(n) = out {
+        n
+    } else {
+        0
+    };
     Ok(Json(json!({"numChangedSegments": n})))
 }
 
-async fn mark_interval_unused(State(c): State<Arc<Coordinator>>, Path((ds, interval)): Path<(String, String)>) -> Result<Json<Value>, ApiError> {
+async fn mark_interval_unused(
+    State(c): State<Arc<Coordinator>>,
+    Path((ds, interval)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let name = ds_name(&ds)?;
     let iv = Interval::parse_url_form(&interval).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let out = c.meta.apply(Command::MarkUnused { datasource: name, interval: Some(iv), now: 0 }).await?;
+    let out = c
+        .meta
+        .apply(Command::MarkUnused {
+            datasource: name,
+            interval: Some(iv),
+            now: 0,
+        })
+        .await?;
     c.poke();
-    let n = if let Outcome::MarkedUnused(n) = out { n } else { 0 };
+    let n = if let Outcome::MarkedUnused(n) = out {
+        n
+    } else {
+        0
+    };
     Ok(Json(json!({"numChangedSegments": n})))
 }
 
-async fn intervals(State(c): State<Arc<Coordinator>>, Path(ds): Path<String>, Query(q): Params) -> Result<Json<Value>, ApiError> {
+async fn intervals(
+    State(c): State<Arc<Coordinator>>,
+    Path(ds): Path<String>,
+    Query(q): Params,
+) -> Result<Json<Value>, ApiError> {
     let name = ds_name(&ds)?;
     let all = by_datasource(&c);
-    let segs = all.get(&name).ok_or_else(|| ApiError::not_found(format!("datasource {ds:?} has no used segments")))?;
+    let segs = all
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("datasource {ds:?} has no used segments")))?;
     let mut per: BTreeMap<Interval, (u64, usize)> = BTreeMap::new();
     for s in segs {
         let e = per.entry(s.id.interval).or_default();
@@ -141,27 +210,44 @@ async fn intervals(State(c): State<Arc<Coordinator>>, Path(ds): Path<String>, Qu
         e.1 += 1;
     }
     if q.contains_key("simple") || q.contains_key("full") {
-        let m: serde_json::Map<String, Value> =
-            per.iter().rev().map(|(iv, (size, count))| (iv.to_string(), json!({"size": size, "count": count}))).collect();
+        let m: serde_json::Map<String, Value> = per
+            .iter()
+            .rev()
+            .map(|(iv, (size, count))| (iv.to_string(), json!({"size": size, "count": count})))
+            .collect();
         return Ok(Json(Value::Object(m)));
     }
-    Ok(Json(json!(per.keys().rev().map(|i| i.to_string()).collect::<Vec<_>>())))
+    Ok(Json(json!(
+        per.keys().rev().map(|i| i.to_string()).collect::<Vec<_>>()
+    )))
 }
 
-async fn segments(State(c): State<Arc<Coordinator>>, Path(ds): Path<String>, Query(q): Params) -> Result<Json<Value>, ApiError> {
+async fn segments(
+    State(c): State<Arc<Coordinator>>,
+    Path(ds): Path<String>,
+    Query(q): Params,
+) -> Result<Json<Value>, ApiError> {
     let name = ds_name(&ds)?;
     let all = by_datasource(&c);
     let segs = all.get(&name).cloned().unwrap_or_default();
     if q.contains_key("full") {
-        return Ok(Json(json!(segs.iter().map(segment_json).collect::<Vec<_>>())));
+        return Ok(Json(json!(
+            segs.iter().map(segment_json).collect::<Vec<_>>()
+        )));
     }
-    Ok(Json(json!(segs.iter().map(|s| s.id.to_string()).collect::<Vec<_>>())))
+    Ok(Json(json!(
+        segs.iter().map(|s| s.id.to_string()).collect::<Vec<_>>()
+    )))
 }
 
 async fn metadata_datasources(State(c): State<Arc<Coordinator>>, Query(q): Params) -> Json<Value> {
     let state = c.meta.state();
     let names: HashSet<DataSourceName> = if q.contains_key("includeUnused") {
-        state.segments.values().map(|s| s.id.datasource.clone()).collect()
+        state
+            .segments
+            .values()
+            .map(|s| s.id.datasource.clone())
+            .collect()
     } else {
         state.datasources().into_iter().collect()
     };
@@ -170,14 +256,22 @@ async fn metadata_datasources(State(c): State<Arc<Coordinator>>, Query(q): Param
     Json(json!(names))
 }
 
-async fn metadata_segments(State(c): State<Arc<Coordinator>>, Path(ds): Path<String>, Query(q): Params) -> Result<Json<Value>, ApiError> {
+async fn metadata_segments(
+    State(c): State<Arc<Coordinator>>,
+    Path(ds): Path<String>,
+    Query(q): Params,
+) -> Result<Json<Value>, ApiError> {
     let name = ds_name(&ds)?;
     let state = c.meta.state();
     let segs: Vec<&SegmentRecord> = state.used_segments_of(&name).collect();
     if q.contains_key("full") {
-        return Ok(Json(json!(segs.iter().map(|s| segment_json(s)).collect::<Vec<_>>())));
+        return Ok(Json(json!(
+            segs.iter().map(|s| segment_json(s)).collect::<Vec<_>>()
+        )));
     }
-    Ok(Json(json!(segs.iter().map(|s| s.id.to_string()).collect::<Vec<_>>())))
+    Ok(Json(json!(
+        segs.iter().map(|s| s.id.to_string()).collect::<Vec<_>>()
+    )))
 }
 
 /// Druid's load status: percent (or count left with `?simple`) of wanted segments served.
@@ -195,7 +289,15 @@ async fn loadstatus(State(c): State<Arc<Coordinator>>, Query(q): Params) -> Json
     let map: serde_json::Map<String, Value> = per
         .into_iter()
         .map(|(ds, (total, loaded))| {
-            let v = if simple { json!(total - loaded) } else { json!(if total == 0 { 100.0 } else { 100.0 * loaded as f64 / total as f64 }) };
+            let v = if simple {
+                json!(total - loaded)
+            } else {
+                json!(if total == 0 {
+                    100.0
+                } else {
+                    100.0 * loaded as f64 / total as f64
+                })
+            };
             (ds.to_string(), v)
         })
         .collect();

@@ -34,7 +34,11 @@ pub struct CoordinatorConfig {
 
 impl Default for CoordinatorConfig {
     fn default() -> Self {
-        CoordinatorConfig { replicants: 1, period: Duration::from_secs(5), load_concurrency: 4 }
+        CoordinatorConfig {
+            replicants: 1,
+            period: Duration::from_secs(5),
+            load_concurrency: 4,
+        }
     }
 }
 
@@ -102,17 +106,35 @@ impl Coordinator {
     pub async fn reconcile(&self) -> Result<(), eddy_meta::MetaError> {
         let state = self.meta.state();
         let used: Vec<_> = state.used_segments().collect();
-        let nodes: Vec<NodeId> = self.historicals.iter().map(|h| h.node_id().clone()).collect();
-        let served: Vec<HashSet<SegmentId>> = self.historicals.iter().map(|h| h.served().into_iter().collect()).collect();
+        let nodes: Vec<NodeId> = self
+            .historicals
+            .iter()
+            .map(|h| h.node_id().clone())
+            .collect();
+        let served: Vec<HashSet<SegmentId>> = self
+            .historicals
+            .iter()
+            .map(|h| h.served().into_iter().collect())
+            .collect();
         let p = plan(&used, &nodes, &served, self.config.replicants);
         if !p.mark_unused.is_empty() {
-            tracing::info!(count = p.mark_unused.len(), "marking overshadowed segments unused");
-            self.meta.apply(Command::MarkSegmentsUnused { ids: p.mark_unused.clone() }).await?;
+            tracing::info!(
+                count = p.mark_unused.len(),
+                "marking overshadowed segments unused"
+            );
+            self.meta
+                .apply(Command::MarkSegmentsUnused {
+                    ids: p.mark_unused.clone(),
+                })
+                .await?;
         }
-        let records: std::collections::HashMap<&SegmentId, _> = used.iter().map(|s| (&s.id, *s)).collect();
+        let records: std::collections::HashMap<&SegmentId, _> =
+            used.iter().map(|s| (&s.id, *s)).collect();
         let mut loads = FuturesUnordered::new();
         for (n, id) in &p.load {
-            let Some(record) = records.get(id) else { continue };
+            let Some(record) = records.get(id) else {
+                continue;
+            };
             let node = self.historicals[*n].clone();
             let record = (*record).clone();
             loads.push(async move {
@@ -155,7 +177,6 @@ impl Coordinator {
         }
     }
 
-
     fn all_served(&self) -> HashSet<SegmentId> {
         self.historicals.iter().flat_map(|h| h.served()).collect()
     }
@@ -185,6 +206,11 @@ impl Availability for Coordinator {
 
 impl SegmentHealth for Coordinator {
     fn load_failures(&self) -> Vec<(SegmentId, String)> {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }

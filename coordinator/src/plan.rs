@@ -22,13 +22,23 @@ pub fn owners(segment: &SegmentId, nodes: &[NodeId], n: usize) -> Vec<usize> {
     let mut ranked: Vec<(u64, usize)> = nodes
         .iter()
         .enumerate()
-        .map(|(i, node)| (xxhash_rust::xxh3::xxh3_64(format!("{node}|{segment}").as_bytes()), i))
+        .map(|(i, node)| {
+            (
+                xxhash_rust::xxh3::xxh3_64(format!("{node}|{segment}").as_bytes()),
+                i,
+            )
+        })
         .collect();
     ranked.sort_unstable_by(|a, b| b.cmp(a));
     ranked.into_iter().take(n.max(1)).map(|(_, i)| i).collect()
 }
 
-pub fn plan(used: &[&SegmentRecord], nodes: &[NodeId], served: &[HashSet<SegmentId>], replicants: usize) -> Plan {
+pub fn plan(
+    used: &[&SegmentRecord],
+    nodes: &[NodeId],
+    served: &[HashSet<SegmentId>],
+    replicants: usize,
+) -> Plan {
     let served_anywhere: HashSet<&SegmentId> = served.iter().flatten().collect();
     let mut by_ds: BTreeMap<&DataSourceName, Vec<&SegmentRecord>> = BTreeMap::new();
     for s in used {
@@ -39,10 +49,16 @@ pub fn plan(used: &[&SegmentRecord], nodes: &[NodeId], served: &[HashSet<Segment
         // Publishes (version, publish time) whose every segment is served.
         let mut publishes: HashMap<(&str, i64), bool> = HashMap::new();
         for r in records {
-            *publishes.entry((r.id.version.as_str(), r.created)).or_insert(true) &= served_anywhere.contains(&r.id);
+            *publishes
+                .entry((r.id.version.as_str(), r.created))
+                .or_insert(true) &= served_anywhere.contains(&r.id);
         }
         let is_ready = |r: &SegmentRecord| publishes[&(r.id.version.as_str(), r.created)];
-        let ready: Vec<&SegmentId> = records.iter().filter(|r| is_ready(r)).map(|r| &r.id).collect();
+        let ready: Vec<&SegmentId> = records
+            .iter()
+            .filter(|r| is_ready(r))
+            .map(|r| &r.id)
+            .collect();
         mark_unused.extend(overshadowed(&ready));
         for id in records.iter().filter(|r| !is_ready(r)).map(|r| &r.id) {
             let mut with = ready.clone();
@@ -71,7 +87,9 @@ pub fn plan(used: &[&SegmentRecord], nodes: &[NodeId], served: &[HashSet<Segment
     for (n, set) in served.iter().enumerate() {
         for id in set {
             let keep = match wanted.get(id) {
-                Some(owners) => owners.contains(&n) || !owners.iter().all(|o| served[*o].contains(id)),
+                Some(owners) => {
+                    owners.contains(&n) || !owners.iter().all(|o| served[*o].contains(id))
+                }
                 None => false,
             };
             if !keep {
@@ -81,7 +99,11 @@ pub fn plan(used: &[&SegmentRecord], nodes: &[NodeId], served: &[HashSet<Segment
     }
     load.sort();
     drop.sort();
-    Plan { load, drop, mark_unused }
+    Plan {
+        load,
+        drop,
+        mark_unused,
+    }
 }
 
 #[cfg(test)]
@@ -110,7 +132,11 @@ mod tests {
         let p = plan(&used, &nodes, &served, 1);
         assert!(p.mark_unused.is_empty(), "{p:?}");
         // v2 fully served: v1 is overshadowed, dropped and marked unused.
-        let served = [HashSet::from([v1.id.clone(), v2a.id.clone(), v2b.id.clone()])];
+        let served = [HashSet::from([
+            v1.id.clone(),
+            v2a.id.clone(),
+            v2b.id.clone(),
+        ])];
         let p = plan(&used, &nodes, &served, 1);
         assert_eq!(p.mark_unused, vec![v1.id.clone()]);
         assert_eq!(p.drop, vec![(0, v1.id.clone())]);
@@ -129,7 +155,11 @@ mod tests {
             assert!((15..=50).contains(&count), "node {n} got {count}");
         }
         // Unused segments are dropped.
-        let served = [HashSet::from([segment("x", 1, "v1", 0).id]), HashSet::new(), HashSet::new()];
+        let served = [
+            HashSet::from([segment("x", 1, "v1", 0).id]),
+            HashSet::new(),
+            HashSet::new(),
+        ];
         assert_eq!(plan(&[], &nodes, &served, 2).drop.len(), 1);
     }
 }

@@ -2,7 +2,7 @@
 //! coordinator's command), opens them memory-mapped and verified, and runs native queries on
 //! them in parallel on the CPU pool.
 
-mod metrics;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -34,11 +34,17 @@ pub struct Historical {
     pool: CpuPool,
     max_size: u64,
     segments: RwLock<HashMap<SegmentId, Arc<SegmentFile>>>,
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl Historical {
-    pub fn start(config: HistoricalConfig, deep: DeepStorage, pool: CpuPool) -> Result<Arc<Self>, RpcError> {
-        let cache = SegmentCache::open(&config.cache_dir).map_err(|e| RpcError::Failed(e.to_string()))?;
+    pub fn start(
+        config: HistoricalConfig,
+        deep: DeepStorage,
+        pool: CpuPool,
+    ) -> Result<Arc<Self>, RpcError> {
+        let cache =
+            SegmentCache::open(&config.cache_dir).map_err(|e| RpcError::Failed(e.to_string()))?;
         Ok(Arc::new(Historical {
             id: config.node_id,
             cache,
@@ -46,10 +52,14 @@ impl Historical {
             pool,
             max_size: config.max_size,
             segments: RwLock::new(HashMap::new()),
+            version: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
-    fn snapshot(&self, ids: &[SegmentSlice]) -> (Vec<(Arc<SegmentFile>, SegmentSlice)>, Vec<SegmentId>) {
+    fn snapshot(
+        &self,
+        ids: &[SegmentSlice],
+    ) -> (Vec<(Arc<SegmentFile>, SegmentSlice)>, Vec<SegmentId>) {
         let map = self.segments.read().unwrap_or_else(|p| p.into_inner());
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
@@ -63,6 +73,8 @@ impl Historical {
     }
 
     fn update_gauges(&self) {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         let map = self.segments.read().unwrap_or_else(|p| p.into_inner());
         metrics::SEGMENTS_SERVED.set(map.len() as i64);
         metrics::BYTES_SERVED.set(map.values().map(|s| s.size_bytes() as i64).sum());
@@ -76,19 +88,39 @@ impl HistoricalControl for Historical {
     }
 
     fn served(&self) -> Vec<SegmentId> {
-        self.segments.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.segments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
     }
 
     fn usage(&self) -> (u64, u64) {
-        let used = self.segments.read().unwrap_or_else(|p| p.into_inner()).values().map(|s| s.size_bytes()).sum();
+        let used = self
+            .segments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|s| s.size_bytes())
+            .sum();
         (used, self.max_size)
     }
 
     async fn load(&self, segment: SegmentRecord) -> Result<(), RpcError> {
-        if self.segments.read().unwrap_or_else(|p| p.into_inner()).contains_key(&segment.id) {
+        if self
+            .segments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&segment.id)
+        {
             return Ok(());
         }
-        let path = match self.cache.fetch(&self.deep, &segment.id, &segment.path, segment.crc32).await {
+        let path = match self
+            .cache
+            .fetch(&self.deep, &segment.id, &segment.path, segment.crc32)
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 metrics::LOADS.with_label_values(&["failed"]).inc();
@@ -106,9 +138,16 @@ impl HistoricalControl for Historical {
         };
         if file.segment_id() != &segment.id {
             metrics::LOADS.with_label_values(&["failed"]).inc();
-            return Err(RpcError::Failed(format!("file for {} holds segment {}", segment.id, file.segment_id())));
+            return Err(RpcError::Failed(format!(
+                "file for {} holds segment {}",
+                segment.id,
+                file.segment_id()
+            )));
         }
-        self.segments.write().unwrap_or_else(|p| p.into_inner()).insert(segment.id.clone(), Arc::new(file));
+        self.segments
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(segment.id.clone(), Arc::new(file));
         metrics::LOADS.with_label_values(&["loaded"]).inc();
         self.update_gauges();
         tracing::info!(segment = %segment.id, "segment loaded");
@@ -116,7 +155,11 @@ impl HistoricalControl for Historical {
     }
 
     async fn drop_segment(&self, id: &SegmentId) -> Result<(), RpcError> {
-        let removed = self.segments.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let removed = self
+            .segments
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         if removed.is_some() {
             // Running queries keep their Arc; the mapping goes away when they finish.
             self.cache.remove(id).await;
@@ -137,10 +180,22 @@ impl DataNode for Historical {
         HistoricalControl::served(self)
     }
 
-    async fn run(&self, query: Arc<Query>, segments: Vec<SegmentSlice>, control: QueryControl) -> Result<NodeResult, RpcError> {
+    fn served_version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    async fn run(
+        &self,
+        query: Arc<Query>,
+        segments: Vec<SegmentSlice>,
+        control: QueryControl,
+    ) -> Result<NodeResult, RpcError> {
         let (found, missing) = self.snapshot(&segments);
         if found.is_empty() {
-            return Ok(NodeResult { partial: None, missing });
+            return Ok(NodeResult {
+                partial: None,
+                missing,
+            });
         }
         let pool = self.pool.clone();
         let partial = self
@@ -161,6 +216,9 @@ impl DataNode for Historical {
                 merge(&query, partials)
             })
             .await?;
-        Ok(NodeResult { partial: Some(partial), missing })
+        Ok(NodeResult {
+            partial: Some(partial),
+            missing,
+        })
     }
 }

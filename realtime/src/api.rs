@@ -42,7 +42,12 @@ fn task_id(id: &str) -> Result<TaskId, ApiError> {
 }
 
 fn record(r: &TaskRunner, id: &TaskId) -> Result<TaskRecord, ApiError> {
-    r.metadata().state().tasks.get(id).cloned().ok_or_else(|| ApiError::not_found(format!("task {id} does not exist")))
+    r.metadata()
+        .state()
+        .tasks
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(format!("task {id} does not exist")))
 }
 
 fn state_name(s: TaskState) -> &'static str {
@@ -60,8 +65,14 @@ fn status_json(r: &TaskRunner, t: &TaskRecord) -> Value {
         Some(l) => (l.progress(), l.row_stats().to_json(), l.parse_errors()),
         None => (
             t.report.get("progress").cloned().unwrap_or(Value::Null),
-            t.report.pointer("/rowStats/buildSegments").cloned().unwrap_or(Value::Null),
-            t.report.pointer("/unparseableEvents/buildSegments").cloned().unwrap_or(json!([])),
+            t.report
+                .pointer("/rowStats/buildSegments")
+                .cloned()
+                .unwrap_or(Value::Null),
+            t.report
+                .pointer("/unparseableEvents/buildSegments")
+                .cloned()
+                .unwrap_or(json!([])),
         ),
     };
     let state = state_name(t.state);
@@ -84,51 +95,81 @@ fn status_json(r: &TaskRunner, t: &TaskRecord) -> Value {
     })
 }
 
-async fn status(State(r): State<Arc<TaskRunner>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn status(
+    State(r): State<Arc<TaskRunner>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = task_id(&id)?;
     let t = record(&r, &id)?;
     Ok(Json(json!({"task": id, "status": status_json(&r, &t)})))
 }
 
-async fn reports(State(r): State<Arc<TaskRunner>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn reports(
+    State(r): State<Arc<TaskRunner>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = task_id(&id)?;
     let t = record(&r, &id)?;
     let payload = match r.live(&id) {
         Some(l) => l.report("BUILD_SEGMENTS", None),
         None => t.report.clone(),
     };
-    Ok(Json(json!({"ingestionStatsAndErrors": {"taskId": id, "payload": payload, "type": "ingestionStatsAndErrors"}})))
+    Ok(Json(
+        json!({"ingestionStatsAndErrors": {"taskId": id, "payload": payload, "type": "ingestionStatsAndErrors"}}),
+    ))
 }
 
-async fn payload(State(r): State<Arc<TaskRunner>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn payload(
+    State(r): State<Arc<TaskRunner>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = task_id(&id)?;
     let t = record(&r, &id)?;
     Ok(Json(json!({"task": id, "payload": t.spec})))
 }
 
-async fn shutdown(State(r): State<Arc<TaskRunner>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn shutdown(
+    State(r): State<Arc<TaskRunner>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = task_id(&id)?;
     record(&r, &id)?;
     r.shutdown_task(&id)?;
     Ok(Json(json!({"task": id})))
 }
 
-fn list(r: &TaskRunner, keep: &dyn Fn(&TaskRecord) -> bool, datasource: Option<&String>) -> Json<Value> {
+fn list(
+    r: &TaskRunner,
+    keep: &dyn Fn(&TaskRecord) -> bool,
+    datasource: Option<&String>,
+) -> Json<Value> {
     let state = r.metadata().state();
-    let mut tasks: Vec<&TaskRecord> =
-        state.tasks.values().filter(|t| keep(t) && datasource.is_none_or(|d| t.datasource.as_str() == d)).collect();
+    let mut tasks: Vec<&TaskRecord> = state
+        .tasks
+        .values()
+        .filter(|t| keep(t) && datasource.is_none_or(|d| t.datasource.as_str() == d))
+        .collect();
     tasks.sort_by(|a, b| b.created.cmp(&a.created));
-    Json(Value::Array(tasks.into_iter().map(|t| status_json(r, t)).collect()))
+    Json(Value::Array(
+        tasks.into_iter().map(|t| status_json(r, t)).collect(),
+    ))
 }
 
-async fn tasks(State(r): State<Arc<TaskRunner>>, Query(q): Query<HashMap<String, String>>) -> Result<Json<Value>, ApiError> {
+async fn tasks(
+    State(r): State<Arc<TaskRunner>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
     let ds = q.get("datasource");
     Ok(match q.get("state").map(String::as_str) {
         None => list(&r, &|_| true, ds),
         Some("running") => list(&r, &|t| t.state == TaskState::Running, ds),
         Some("complete") => list(&r, &|t| t.state != TaskState::Running, ds),
         Some("waiting") | Some("pending") => Json(json!([])),
-        Some(other) => return Err(ApiError::invalid(format!("state {other:?}: expected running, complete, waiting or pending"))),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "state {other:?}: expected running, complete, waiting or pending"
+            )));
+        }
     })
 }
 

@@ -66,7 +66,9 @@ fn columns_of(index: &IncrementalIndex) -> Vec<ColumnInfo> {
 }
 
 fn finish(chunk: &mut Chunk, work: &Path, out: &mut Vec<Built>) -> Result<(), TaskError> {
-    let Some(index) = chunk.index.take() else { return Ok(()) };
+    let Some(index) = chunk.index.take() else {
+        return Ok(());
+    };
     if index.is_empty() {
         return Ok(());
     }
@@ -79,8 +81,14 @@ fn finish(chunk: &mut Chunk, work: &Path, out: &mut Vec<Built>) -> Result<(), Ta
     chunk.next_partition += 1;
     let data = persist(&index, id.clone());
     let file = work.join(format!("segment-{}.eddy", out.len()));
-    write_file(&file, &data).map_err(|e| TaskError::Failed(format!("writing segment {id}: {e}")))?;
-    out.push(Built { id, file, num_rows: index.num_rows() as u64, columns: columns_of(&index) });
+    write_file(&file, &data)
+        .map_err(|e| TaskError::Failed(format!("writing segment {id}: {e}")))?;
+    out.push(Built {
+        id,
+        file,
+        num_rows: index.num_rows() as u64,
+        columns: columns_of(&index),
+    });
     Ok(())
 }
 
@@ -99,7 +107,10 @@ fn build(
     let pipeline = RowPipeline::new(schema, gran.intervals.clone()).map_err(TaskError::from)?;
     let index_spec = IndexSpec::from_data_schema(schema);
     let max_rows_per_segment = tuning.max_rows_per_segment();
-    let max_rows_in_memory = tuning.max_rows_in_memory.unwrap_or(max_rows_in_memory).max(1000);
+    let max_rows_in_memory = tuning
+        .max_rows_in_memory
+        .unwrap_or(max_rows_in_memory)
+        .max(1000);
     let max_parse_exceptions = tuning.max_parse_exceptions();
     let mut chunks: BTreeMap<i64, Chunk> = BTreeMap::new();
     let mut built: Vec<Built> = Vec::new();
@@ -119,17 +130,33 @@ fn build(
                 Record::Row(r) => r,
             };
             match pipeline.process(row) {
-                Processed::ThrownAway => live.stats.lock().unwrap_or_else(|p| p.into_inner()).thrown_away += 1,
+                Processed::ThrownAway => {
+                    live.stats
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .thrown_away += 1
+                }
                 Processed::Unparseable(reason) => {
                     live.unparseable(&row_text(row), &reason);
                     check_parse_limit(live, max_parse_exceptions)?;
                 }
-                Processed::Keep { time, row: transformed } => {
+                Processed::Keep {
+                    time,
+                    row: transformed,
+                } => {
                     let start = bucketer.bucket_start(time);
                     let chunk = chunks.entry(start).or_insert_with(|| {
-                        let interval = Interval { start, end: gran.segment_granularity.next_bucket(start) };
+                        let interval = Interval {
+                            start,
+                            end: gran.segment_granularity.next_bucket(start),
+                        };
                         let (version, next_partition) = versions(interval);
-                        Chunk { interval, version, next_partition, index: None }
+                        Chunk {
+                            interval,
+                            version,
+                            next_partition,
+                            index: None,
+                        }
                     });
                     let index = chunk.index.get_or_insert_with(|| {
                         let id = SegmentId {
@@ -155,12 +182,17 @@ fn build(
                     }
                     if index.num_rows() >= max_rows_per_segment {
                         in_memory -= index.num_rows();
-                        finish(chunk, work, &mut built).map_err(|e| IngestError::Io(e.to_string()))?;
+                        finish(chunk, work, &mut built)
+                            .map_err(|e| IngestError::Io(e.to_string()))?;
                     } else if in_memory >= max_rows_in_memory {
                         // Finish the largest chunk early to bound memory.
-                        if let Some((_, biggest)) = chunks.iter_mut().max_by_key(|(_, c)| c.index.as_ref().map_or(0, |i| i.num_rows())) {
+                        if let Some((_, biggest)) = chunks
+                            .iter_mut()
+                            .max_by_key(|(_, c)| c.index.as_ref().map_or(0, |i| i.num_rows()))
+                        {
                             in_memory -= biggest.index.as_ref().map_or(0, |i| i.num_rows());
-                            finish(biggest, work, &mut built).map_err(|e| IngestError::Io(e.to_string()))?;
+                            finish(biggest, work, &mut built)
+                                .map_err(|e| IngestError::Io(e.to_string()))?;
                         }
                     }
                 }
@@ -183,7 +215,12 @@ fn row_text(row: &dyn eddy_segment::input::InputRow) -> String {
     for n in names.iter().take(64) {
         let v = match row.get(n) {
             eddy_segment::input::InputValue::Null => serde_json::Value::Null,
-            other => serde_json::Value::String(other.as_text().map(|t| t.into_owned()).unwrap_or_else(|| format!("{other:?}"))),
+            other => serde_json::Value::String(
+                other
+                    .as_text()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_else(|| format!("{other:?}")),
+            ),
         };
         m.insert(n.clone(), v);
     }
@@ -191,7 +228,11 @@ fn row_text(row: &dyn eddy_segment::input::InputRow) -> String {
 }
 
 fn check_parse_limit(live: &LiveTask, max: u64) -> Result<(), IngestError> {
-    let n = live.stats.lock().unwrap_or_else(|p| p.into_inner()).unparseable;
+    let n = live
+        .stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .unparseable;
     if n > max {
         return Err(IngestError::TooManyParseErrors(format!(
             "{n} rows could not be parsed, more than maxParseExceptions ({max}); see the task report for the first errors"
@@ -204,23 +245,39 @@ fn check_parse_limit(live: &LiveTask, max: u64) -> Result<(), IngestError> {
 fn fresh_version(runner: &TaskRunner, spec: &IndexTaskSpec) -> String {
     let now = runner.clock.now_ms();
     let state = runner.meta.state();
-    let newest = state.used_segments_of(&spec.spec.data_schema.data_source).map(|s| s.id.version.clone()).max();
+    let newest = state
+        .used_segments_of(&spec.spec.data_schema.data_source)
+        .map(|s| s.id.version.clone())
+        .max();
     let candidate = format_iso(now);
     match newest {
-        Some(v) if v >= candidate => eddy_types::time::parse_iso(&v).map_or(format!("{v}1"), |t| format_iso(t + 1)),
+        Some(v) if v >= candidate => {
+            eddy_types::time::parse_iso(&v).map_or(format!("{v}1"), |t| format_iso(t + 1))
+        }
         _ => candidate,
     }
 }
 
-pub async fn run(runner: &TaskRunner, spec: &IndexTaskSpec, live: Arc<LiveTask>) -> Result<BatchOutcome, TaskError> {
+pub async fn run(
+    runner: &TaskRunner,
+    spec: &IndexTaskSpec,
+    live: Arc<LiveTask>,
+) -> Result<BatchOutcome, TaskError> {
     let work = runner.work_dir.join(live.id.as_str());
-    tokio::fs::create_dir_all(&work).await.map_err(|e| TaskError::Failed(format!("creating {}: {e}", work.display())))?;
+    tokio::fs::create_dir_all(&work)
+        .await
+        .map_err(|e| TaskError::Failed(format!("creating {}: {e}", work.display())))?;
     let result = run_in(runner, spec, live, &work).await;
     let _ = tokio::fs::remove_dir_all(&work).await;
     result
 }
 
-async fn run_in(runner: &TaskRunner, spec: &IndexTaskSpec, live: Arc<LiveTask>, work: &Path) -> Result<BatchOutcome, TaskError> {
+async fn run_in(
+    runner: &TaskRunner,
+    spec: &IndexTaskSpec,
+    live: Arc<LiveTask>,
+    work: &Path,
+) -> Result<BatchOutcome, TaskError> {
     live.set_phase(Phase::Reading);
     let listed = source::list(&spec.spec.io_config.input_source)?;
     let mut entities = Vec::with_capacity(listed.len());
@@ -241,7 +298,10 @@ async fn run_in(runner: &TaskRunner, spec: &IndexTaskSpec, live: Arc<LiveTask>, 
             let ds = spec.spec.data_schema.data_source.clone();
             let append = spec.spec.io_config.append_to_existing;
             let existing: Vec<(Interval, String, u32)> = if append {
-                state.used_segments_of(&ds).map(|s| (s.id.interval, s.id.version.clone(), s.id.partition)).collect()
+                state
+                    .used_segments_of(&ds)
+                    .map(|s| (s.id.interval, s.id.version.clone(), s.id.partition))
+                    .collect()
             } else {
                 Vec::new()
             };
@@ -276,7 +336,11 @@ async fn run_in(runner: &TaskRunner, spec: &IndexTaskSpec, live: Arc<LiveTask>, 
     let mut records = Vec::with_capacity(built.len());
     for b in &built {
         let key = format!("{}/index.eddy", b.id.storage_path());
-        let up = runner.deep.upload(&key, &b.file).await.map_err(|e| TaskError::Failed(format!("uploading {}: {e}", b.id)))?;
+        let up = runner
+            .deep
+            .upload(&key, &b.file)
+            .await
+            .map_err(|e| TaskError::Failed(format!("uploading {}: {e}", b.id)))?;
         records.push(SegmentRecord {
             id: b.id.clone(),
             size: up.size,
@@ -290,7 +354,11 @@ async fn run_in(runner: &TaskRunner, spec: &IndexTaskSpec, live: Arc<LiveTask>, 
     }
     let ids: Vec<SegmentId> = records.iter().map(|r| r.id.clone()).collect();
     if !records.is_empty() {
-        runner.meta.apply(Command::PublishSegments { segments: records }).await.map_err(|e| TaskError::Failed(format!("publishing: {e}")))?;
+        runner
+            .meta
+            .apply(Command::PublishSegments { segments: records })
+            .await
+            .map_err(|e| TaskError::Failed(format!("publishing: {e}")))?;
         tracing::info!(task = %live.id, segments = ids.len(), "published segments");
     }
     live.set_phase(Phase::AwaitingHandoff);
@@ -298,7 +366,13 @@ async fn run_in(runner: &TaskRunner, spec: &IndexTaskSpec, live: Arc<LiveTask>, 
         .spec
         .tuning_config
         .await_segment_availability_timeout_millis
-        .map_or(runner.config.await_availability, |ms| Duration::from_millis(ms.max(0) as u64));
-    let available = ids.is_empty() || wait.is_zero() || runner.availability.wait_served(&ids, wait).await;
-    Ok(BatchOutcome { segments: ids, available })
+        .map_or(runner.config.await_availability, |ms| {
+            Duration::from_millis(ms.max(0) as u64)
+        });
+    let available =
+        ids.is_empty() || wait.is_zero() || runner.availability.wait_served(&ids, wait).await;
+    Ok(BatchOutcome {
+        segments: ids,
+        available,
+    })
 }

@@ -6,7 +6,7 @@
 mod api;
 mod batch;
 mod live;
-mod metrics;
+pub mod metrics;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -89,16 +89,26 @@ impl TaskRunner {
         config: TaskRunnerConfig,
         shutdown: Shutdown,
     ) -> Result<Arc<Self>, TaskError> {
-        std::fs::create_dir_all(&config.work_dir).map_err(|e| TaskError::Failed(format!("creating {}: {e}", config.work_dir.display())))?;
-        let interrupted: Vec<TaskRecord> =
-            meta.state().tasks.values().filter(|t| t.state == TaskState::Running).cloned().collect();
+        std::fs::create_dir_all(&config.work_dir).map_err(|e| {
+            TaskError::Failed(format!("creating {}: {e}", config.work_dir.display()))
+        })?;
+        let interrupted: Vec<TaskRecord> = meta
+            .state()
+            .tasks
+            .values()
+            .filter(|t| t.state == TaskState::Running)
+            .cloned()
+            .collect();
         for t in interrupted {
             let duration = clock.now_ms() - t.created;
             meta.apply(Command::UpdateTask {
                 id: t.id.clone(),
                 state: TaskState::Failed,
                 duration: Some(duration),
-                error: Some("interrupted: the node stopped while the task was running; submit it again".into()),
+                error: Some(
+                    "interrupted: the node stopped while the task was running; submit it again"
+                        .into(),
+                ),
                 report: t.report.clone(),
             })
             .await?;
@@ -127,8 +137,11 @@ impl TaskRunner {
             None => {
                 let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
                 let ts = eddy_types::time::format_iso(now).replace(':', "-");
-                TaskId::new(format!("{}_{}_{suffix}_{ts}", spec.kind, spec.spec.data_schema.data_source))
-                    .map_err(|e| TaskError::Invalid(e.to_string()))?
+                TaskId::new(format!(
+                    "{}_{}_{suffix}_{ts}",
+                    spec.kind, spec.spec.data_schema.data_source
+                ))
+                .map_err(|e| TaskError::Invalid(e.to_string()))?
             }
         };
         let raw: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
@@ -143,9 +156,20 @@ impl TaskRunner {
             report: json!({}),
             spec: raw,
         };
-        self.meta.apply(Command::PutTask { task: Box::new(record) }).await?;
-        let live = Arc::new(LiveTask::new(id.clone(), spec.spec.tuning_config.max_saved_parse_exceptions(), self.clock.clone()));
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), live.clone());
+        self.meta
+            .apply(Command::PutTask {
+                task: Box::new(record),
+            })
+            .await?;
+        let live = Arc::new(LiveTask::new(
+            id.clone(),
+            spec.spec.tuning_config.max_saved_parse_exceptions(),
+            self.clock.clone(),
+        ));
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), live.clone());
         metrics::TASKS.with_label_values(&["started"]).inc();
         let this = self.clone();
         tokio::spawn(async move { this.execute(spec, live, now).await });
@@ -180,17 +204,46 @@ impl TaskRunner {
         let mut report = live.report(ingestion_state, error.as_deref());
         if let Ok(outcome) = &result {
             report["segmentAvailabilityConfirmed"] = json!(outcome.available);
-            report["segments"] = json!(outcome.segments.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+            report["segments"] = json!(
+                outcome
+                    .segments
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+            );
         }
-        metrics::TASKS.with_label_values(&[if state == TaskState::Success { "succeeded" } else { "failed" }]).inc();
-        if let Err(e) = self.meta.apply(Command::UpdateTask { id: live.id.clone(), state, duration, error, report }).await {
+        metrics::TASKS
+            .with_label_values(&[if state == TaskState::Success {
+                "succeeded"
+            } else {
+                "failed"
+            }])
+            .inc();
+        if let Err(e) = self
+            .meta
+            .apply(Command::UpdateTask {
+                id: live.id.clone(),
+                state,
+                duration,
+                error,
+                report,
+            })
+            .await
+        {
             tracing::error!(task = %live.id, error = %e, "cannot record the task's end");
         }
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&live.id);
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&live.id);
     }
 
     pub fn live(&self, id: &TaskId) -> Option<Arc<LiveTask>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     /// Asks a running task to stop; it fails with "shut down".

@@ -1,13 +1,13 @@
 //! Progress of a running task, updated by the indexing thread and read by the status API.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
-use eddy_ingest::stats::{Keep, ParseErrors};
 use eddy_ingest::RowStats;
+use eddy_ingest::stats::{Keep, ParseErrors};
 use eddy_types::TaskId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +72,22 @@ impl LiveTask {
     }
 
     pub fn unparseable(&self, raw: &str, reason: &str) {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).unparseable += 1;
-        self.errors.lock().unwrap_or_else(|p| p.into_inner()).record("unparseable", raw, reason, self.clock.now_ms());
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unparseable += 1;
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record("unparseable", raw, reason, self.clock.now_ms());
     }
 
     /// A row that was indexed, with some values it could not read.
     pub fn parse_error(&self, raw: &str, reason: &str) {
-        self.errors.lock().unwrap_or_else(|p| p.into_inner()).record("processedWithError", raw, reason, self.clock.now_ms());
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record("processedWithError", raw, reason, self.clock.now_ms());
     }
 
     /// `{phase, bytesRead, bytesTotal, fraction}`.
@@ -105,7 +114,10 @@ impl LiveTask {
     }
 
     pub fn parse_errors(&self) -> Value {
-        self.errors.lock().unwrap_or_else(|p| p.into_inner()).to_json()
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .to_json()
     }
 
     /// Druid's `ingestionStatsAndErrors` payload.

@@ -35,10 +35,19 @@ impl TestNode {
 
     pub async fn start_with(config: Config) -> TestNode {
         let data_dir = config.data_dir();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a test port");
-        let node = start_standalone(config, Some(listener)).await.expect("start a standalone node");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a test port");
+        let node = start_standalone(config, Some(listener))
+            .await
+            .expect("start a standalone node");
         let url = format!("http://{}", node.addr);
-        TestNode { node: Some(node), url, data_dir, client: reqwest::Client::new() }
+        TestNode {
+            node: Some(node),
+            url,
+            data_dir,
+            client: reqwest::Client::new(),
+        }
     }
 
     pub async fn stop(mut self) {
@@ -47,10 +56,17 @@ impl TestNode {
         }
     }
 
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&str>) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
         let mut req = self.client.request(method, format!("{}{path}", self.url));
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/json").body(b.to_string());
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
         }
         let resp = req.send().await.expect("request");
         let status = resp.status();
@@ -66,7 +82,9 @@ impl TestNode {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let (s, v, _) = self.request(reqwest::Method::POST, path, Some(&body.to_string())).await;
+        let (s, v, _) = self
+            .request(reqwest::Method::POST, path, Some(&body.to_string()))
+            .await;
         (s, v)
     }
 
@@ -88,7 +106,9 @@ impl TestNode {
     pub async fn wait_task(&self, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let (_, st) = self.get(&format!("/druid/indexer/v1/task/{id}/status")).await;
+            let (_, st) = self
+                .get(&format!("/druid/indexer/v1/task/{id}/status"))
+                .await;
             match st["status"]["status"].as_str() {
                 Some("SUCCESS") | Some("FAILED") => return st["status"].clone(),
                 _ if Instant::now() > deadline => panic!("task {id} did not finish: {st}"),
@@ -102,7 +122,9 @@ impl TestNode {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (_, st) = self.get("/druid/coordinator/v1/loadstatus").await;
-            let all = st.as_object().is_some_and(|m| m.values().all(|v| v.as_f64() == Some(100.0)));
+            let all = st
+                .as_object()
+                .is_some_and(|m| m.values().all(|v| v.as_f64() == Some(100.0)));
             if all {
                 return;
             }
@@ -126,9 +148,11 @@ pub fn repo_path(rel: &str) -> PathBuf {
 
 /// The README's sample ingestion spec, with its input made absolute.
 pub fn sample_spec() -> Value {
-    let text = std::fs::read_to_string(repo_path("examples/clicks-index.json")).expect("sample spec");
+    let text =
+        std::fs::read_to_string(repo_path("examples/clicks-index.json")).expect("sample spec");
     let mut spec: Value = serde_json::from_str(&text).expect("sample spec is JSON");
-    spec["spec"]["ioConfig"]["inputSource"]["baseDir"] = json!(repo_path("examples").display().to_string());
+    spec["spec"]["ioConfig"]["inputSource"]["baseDir"] =
+        json!(repo_path("examples").display().to_string());
     spec
 }
 
@@ -142,7 +166,13 @@ pub fn sample_rows() -> Vec<Value> {
 }
 
 /// A batch spec over inline JSON lines.
-pub fn inline_spec(datasource: &str, lines: &[Value], dimensions: Value, metrics: Value, append: bool) -> Value {
+pub fn inline_spec(
+    datasource: &str,
+    lines: &[Value],
+    dimensions: Value,
+    metrics: Value,
+    append: bool,
+) -> Value {
     let data: String = lines.iter().map(|l| format!("{l}\n")).collect();
     json!({
         "type": "index_parallel",

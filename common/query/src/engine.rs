@@ -12,7 +12,7 @@ use eddy_segment::SegmentReader;
 use eddy_types::Interval;
 
 use crate::error::QueryError;
-use crate::finalize::topn_rank;
+use crate::finalize::topn_score;
 use crate::model::{Query, TopNMetric};
 use crate::partial::{GroupedPartial, Partial};
 
@@ -31,7 +31,11 @@ pub fn execute(
 ) -> Result<Partial, QueryError> {
     ctx.check()?;
     let chunk = segment.segment_id().interval;
-    let visible: &[Interval] = if clips.is_empty() { std::slice::from_ref(&chunk) } else { clips };
+    let visible: &[Interval] = if clips.is_empty() {
+        std::slice::from_ref(&chunk)
+    } else {
+        clips
+    };
     let intervals: Vec<Interval> = query
         .intervals()
         .iter()
@@ -57,13 +61,12 @@ pub fn execute(
         Query::TopN(q) => {
             let selection = select(segment, &intervals, q.filter.as_ref())?;
             let dims = std::slice::from_ref(&q.dimension);
-            let rank =
-                |a: &[crate::partial::AggValue], b: &[crate::partial::AggValue]| topn_rank(q, a, b);
+            let score = |a: &[crate::partial::AggValue]| topn_score(q, a);
             let numeric_metric = !matches!(q.metric, TopNMetric::Dimension { .. })
                 && !matches!(&q.metric, TopNMetric::Inverted(inner) if matches!(**inner, TopNMetric::Dimension { .. }));
             let prune = numeric_metric.then(|| Prune {
                 keep: q.threshold.max(q.context.min_top_n_threshold()),
-                rank: &rank,
+                score: &score,
             });
             let plan = GroupingPlan {
                 granularity: q.granularity,

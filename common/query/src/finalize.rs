@@ -146,24 +146,22 @@ fn topn_metric_value(q: &TopNQuery, metric: &str, values: &[AggValue]) -> Option
     None
 }
 
-/// Ranks two topN rows by the query's numeric metric (Less = ranks first). Nulls rank last.
-pub fn topn_rank(q: &TopNQuery, a: &[AggValue], b: &[AggValue]) -> Ordering {
-    fn go(q: &TopNQuery, m: &TopNMetric, a: &[AggValue], b: &[AggValue]) -> Ordering {
+/// A topN row's rank score: lower ranks first, nulls last (+inf). Numeric metrics rank
+/// descending, inverted ones ascending; dimension orderings score 0 (ties broken by value).
+pub fn topn_score(q: &TopNQuery, values: &[AggValue]) -> f64 {
+    fn go(q: &TopNQuery, m: &TopNMetric, values: &[AggValue]) -> f64 {
         match m {
-            TopNMetric::Numeric(name) => {
-                let (x, y) = (topn_metric_value(q, name, a), topn_metric_value(q, name, b));
-                match (x, y) {
-                    (Some(x), Some(y)) => y.partial_cmp(&x).unwrap_or(Ordering::Equal),
-                    (Some(_), None) => Ordering::Less,
-                    (None, Some(_)) => Ordering::Greater,
-                    (None, None) => Ordering::Equal,
-                }
+            TopNMetric::Numeric(name) => topn_metric_value(q, name, values)
+                .filter(|v| !v.is_nan())
+                .map_or(f64::INFINITY, |v| -v),
+            TopNMetric::Inverted(inner) => {
+                let s = go(q, inner, values);
+                if s == f64::INFINITY { s } else { -s }
             }
-            TopNMetric::Inverted(inner) => go(q, inner, a, b).reverse(),
-            TopNMetric::Dimension { .. } => Ordering::Equal,
+            TopNMetric::Dimension { .. } => 0.0,
         }
     }
-    go(q, &q.metric, a, b)
+    go(q, &q.metric, values)
 }
 
 /// Formats a bucket start in the granularity's zone.
@@ -415,7 +413,14 @@ fn topn(q: &TopNQuery, merged: GroupedPartial) -> Value {
             TopNMetric::Inverted(inner) if matches!(**inner, TopNMetric::Dimension { .. }) => {
                 rows.sort_by(|a, b| dim_cmp(b, a));
             }
-            _ => rows.sort_by(|a, b| topn_rank(q, &a.aggs, &b.aggs).then_with(|| dim_cmp(a, b))),
+            _ => {
+                let mut scored: Vec<(f64, GroupRow)> = rows
+                    .into_iter()
+                    .map(|r| (topn_score(q, &r.aggs), r))
+                    .collect();
+                scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| dim_cmp(&a.1, &b.1)));
+                rows = scored.into_iter().map(|(_, r)| r).collect();
+            }
         }
         rows.truncate(q.threshold);
         let timestamp = if q.granularity.is_all() {

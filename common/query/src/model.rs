@@ -438,7 +438,11 @@ impl Query {
         fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, QueryError> {
             serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
-                QueryError::Json(if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) })
+                QueryError::Json(if path == "." {
+                    e.inner().to_string()
+                } else {
+                    format!("{path}: {}", e.inner())
+                })
             })
         }
         // Dispatch by hand: serde loses field paths inside internally tagged enums.

@@ -65,7 +65,14 @@ pub trait DataNode: Send + Sync {
     fn node_id(&self) -> &NodeId;
     /// Segments this node can answer for now.
     fn served(&self) -> Vec<SegmentId>;
-    async fn run(&self, query: Arc<Query>, segments: Vec<SegmentSlice>, control: QueryControl) -> Result<NodeResult, RpcError>;
+    /// Grows whenever the served set changes (lets callers cache what they derive from it).
+    fn served_version(&self) -> u64;
+    async fn run(
+        &self,
+        query: Arc<Query>,
+        segments: Vec<SegmentSlice>,
+        control: QueryControl,
+    ) -> Result<NodeResult, RpcError>;
 }
 
 #[async_trait]

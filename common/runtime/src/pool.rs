@@ -13,14 +13,20 @@ pub struct CpuPool {
 impl CpuPool {
     /// `threads = 0` means one per available core.
     pub fn new(threads: usize, name: &str) -> Result<Self, String> {
-        let n = if threads == 0 { std::thread::available_parallelism().map_or(2, |n| n.get()) } else { threads };
+        let n = if threads == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            threads
+        };
         let prefix = name.to_string();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .thread_name(move |i| format!("{prefix}-{i}"))
             .build()
             .map_err(|e| format!("cannot start the CPU pool: {e}"))?;
-        Ok(CpuPool { pool: Arc::new(pool) })
+        Ok(CpuPool {
+            pool: Arc::new(pool),
+        })
     }
 
     pub fn threads(&self) -> usize {

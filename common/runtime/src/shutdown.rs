@@ -25,7 +25,9 @@ impl Shutdown {
     }
 
     pub fn child(&self) -> Shutdown {
-        Shutdown { token: self.token.child_token() }
+        Shutdown {
+            token: self.token.child_token(),
+        }
     }
 
     /// Triggers on SIGINT or SIGTERM.
@@ -35,15 +37,17 @@ impl Shutdown {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
             {
-                let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                        let _ = ctrl_c.await;
-                        this.trigger();
-                        return;
-                    }
-                };
+                let mut term =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                            let _ = ctrl_c.await;
+                            this.trigger();
+                            return;
+                        }
+                    };
                 tokio::select! {
                     _ = ctrl_c => tracing::info!("received SIGINT; shutting down"),
                     _ = term.recv() => tracing::info!("received SIGTERM; shutting down"),

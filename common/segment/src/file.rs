@@ -14,7 +14,7 @@ use eddy_types::SegmentId;
 
 use crate::BLOCK_ROWS;
 use crate::codec::bitmaps::BitmapIndex;
-use crate::codec::dictionary::FrontCodedDict;
+use crate::codec::dictionary::StringDict;
 use crate::codec::ids::PackedIds;
 use crate::codec::numeric::{NumKind, NumericBlocks};
 use crate::codec::sketches::SketchBlocks;
@@ -242,7 +242,7 @@ fn open_string(
     multi: bool,
     need: &dyn Fn(&str) -> Result<Bytes>,
 ) -> Result<FileString> {
-    let dict = FrontCodedDict::open(need("dict")?).map_err(|e| origin.err("dict", e))?;
+    let dict = StringDict::open(need("dict")?).map_err(|e| origin.err("dict", e))?;
     let cardinality = dict.len() as u32 + 1;
     let (single, multi_parts) = if multi {
         let offsets = PackedIds::open(need("offsets")?, rows + 1, u32::MAX)
@@ -279,7 +279,7 @@ fn open_string(
 
 struct FileString {
     origin: Origin,
-    dict: FrontCodedDict,
+    dict: StringDict,
     single: Option<PackedIds>,
     multi: Option<(PackedIds, PackedIds)>,
     bitmaps: BitmapIndex,
@@ -311,7 +311,7 @@ impl StringColumn for FileString {
         }
         self.dict
             .get(id as usize - 1)
-            .map(|s| Some(Cow::Owned(s)))
+            .map(|s| Some(Cow::Borrowed(s)))
             .map_err(|e| self.origin.err("dict", e))
     }
 
@@ -617,6 +617,12 @@ impl LongIndex for FileLongIndex {
     fn bitmap(&self, id: u32) -> Result<Cow<'_, RoaringBitmap>> {
         self.bitmaps
             .get(id as usize)
+            .map_err(|e| self.origin.err("bitmaps", e))
+    }
+
+    fn count(&self, id: u32) -> Result<u64> {
+        self.bitmaps
+            .cardinality(id as usize)
             .map_err(|e| self.origin.err("bitmaps", e))
     }
 

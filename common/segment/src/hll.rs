@@ -20,6 +20,7 @@ const Q: u32 = 64 - PRECISION;
 const FORMAT_VERSION: u8 = 1;
 const KIND_SPARSE: u8 = 0;
 const KIND_DENSE: u8 = 1;
+const KIND_DENSE_ZSTD: u8 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hll {
@@ -192,10 +193,32 @@ impl Hll {
             }
             Hll::Dense(regs) => {
                 out.push(FORMAT_VERSION);
-                out.push(KIND_DENSE);
-                out.extend_from_slice(regs);
+                // Registers hold small numbers: zstd shrinks them about fourfold.
+                match zstd::bulk::compress(regs, 1) {
+                    Ok(z) if z.len() < regs.len() => {
+                        out.push(KIND_DENSE_ZSTD);
+                        out.extend_from_slice(&z);
+                    }
+                    _ => {
+                        out.push(KIND_DENSE);
+                        out.extend_from_slice(regs);
+                    }
+                }
             }
         }
+    }
+
+    fn from_registers(regs: Vec<u8>) -> Result<Hll, String> {
+        if regs.len() != REGISTERS {
+            return Err(format!(
+                "dense sketch has {} registers, expected {REGISTERS}",
+                regs.len()
+            ));
+        }
+        if regs.iter().any(|r| u32::from(*r) > Q + 1) {
+            return Err("dense sketch register out of range".into());
+        }
+        Ok(Hll::Dense(regs.into_boxed_slice()))
     }
 
     pub fn from_bytes(data: &[u8]) -> Result<Hll, String> {
@@ -219,6 +242,11 @@ impl Hll {
                     v.push(prev);
                 }
                 Ok(Hll::Sparse(v))
+            }
+            KIND_DENSE_ZSTD => {
+                let regs = zstd::bulk::decompress(rest, REGISTERS)
+                    .map_err(|e| format!("dense sketch does not decompress: {e}"))?;
+                Hll::from_registers(regs)
             }
             KIND_DENSE => {
                 if rest.len() != REGISTERS {

@@ -3,7 +3,7 @@
 //!
 //! - [`format`], [`writer`], [`file`]: the file layout, writing it, and reading it memory-mapped
 //!   with every part checksummed.
-//! - [`codec`]: column encodings (numeric blocks, front-coded dictionaries, packed ids, roaring
+//! - [`codec`]: column encodings (numeric blocks, zstd-paged dictionaries, packed ids, roaring
 //!   bitmaps, sketches).
 //! - [`incremental`]: the appendable in-memory index with rollup, and persisting it.
 //! - [`reader`]: the `SegmentReader` interface both implement, so one query engine serves both.

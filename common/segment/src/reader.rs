@@ -98,6 +98,10 @@ pub trait LongIndex: Send + Sync {
     /// Non-null ids whose values fall within the bounds.
     fn id_range(&self, lower: Bound<i64>, upper: Bound<i64>) -> Range<u32>;
     fn bitmap(&self, id: u32) -> Result<Cow<'_, RoaringBitmap>>;
+    /// Rows holding `id` (cheaper than `bitmap(id).len()` where the format allows).
+    fn count(&self, id: u32) -> Result<u64> {
+        Ok(self.bitmap(id)?.len())
+    }
     fn read_ids(&self, block: usize, out: &mut [u32]) -> Result<()>;
     fn values_sketch(&self) -> Option<Cow<'_, Hll>>;
 }

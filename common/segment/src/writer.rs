@@ -182,15 +182,21 @@ fn check_shape(data: &SegmentData) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// One bitmap per id. Rows arrive in ascending order, so each bitmap is built by appending.
 fn bitmaps_for(
     cardinality: usize,
     rows_ids: impl Iterator<Item = (u32, u32)>,
 ) -> Vec<RoaringBitmap> {
     let mut bms = vec![RoaringBitmap::new(); cardinality];
     for (row, id) in rows_ids {
-        bms[id as usize].insert(row);
+        // A row repeating a value (multi-value arrays keep duplicates) is already there.
+        let _ = bms[id as usize].try_push(row);
     }
     bms
+}
+
+fn encode_bitmaps(bms: &[RoaringBitmap]) -> std::io::Result<Vec<u8>> {
+    bitmaps::encode(bms).map_err(std::io::Error::other)
 }
 
 fn write_column<W: Write>(
@@ -210,7 +216,7 @@ fn write_column<W: Write>(
                 row_ids.iter().enumerate().map(|(r, id)| (r as u32, *id)),
             );
             stats.has_nulls = !bms[0].is_empty();
-            size += sink.put(part_name(i, "bitmaps"), &bitmaps::encode(&bms))?;
+            size += sink.put(part_name(i, "bitmaps"), &encode_bitmaps(&bms)?)?;
         }
         ColumnData::MultiString {
             dict,
@@ -227,7 +233,7 @@ fn write_column<W: Write>(
             });
             let bms = bitmaps_for(dict.len() + 1, rows);
             stats.has_nulls = !bms[0].is_empty();
-            size += sink.put(part_name(i, "bitmaps"), &bitmaps::encode(&bms))?;
+            size += sink.put(part_name(i, "bitmaps"), &encode_bitmaps(&bms)?)?;
         }
         ColumnData::Long { values, nulls } if indexed_long => {
             let mut distinct: Vec<i64> = values
@@ -259,7 +265,7 @@ fn write_column<W: Write>(
                 distinct.len() + 1,
                 row_ids.iter().enumerate().map(|(r, id)| (r as u32, *id)),
             );
-            size += sink.put(part_name(i, "bitmaps"), &bitmaps::encode(&bms))?;
+            size += sink.put(part_name(i, "bitmaps"), &encode_bitmaps(&bms)?)?;
             let mut ranges = Vec::new();
             for chunk in values.chunks(BLOCK_ROWS).zip(row_ids.chunks(BLOCK_ROWS)) {
                 let present: Vec<i64> = chunk

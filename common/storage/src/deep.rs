@@ -21,6 +21,8 @@ pub struct DeepStorage {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     uri: String,
+    /// For `file://` storage: its directory, so files can be hard-linked instead of copied.
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// What an upload stored.
@@ -37,6 +39,7 @@ impl DeepStorage {
             store,
             prefix: Path::from(prefix),
             uri: uri.to_string(),
+            local_root: None,
         }
     }
 
@@ -57,7 +60,9 @@ impl DeepStorage {
                     .map_err(|e| bad(&format!("cannot create {rest}: {e}")))?;
                 let local = object_store::local::LocalFileSystem::new_with_prefix(rest)
                     .map_err(|e| bad(&e.to_string()))?;
-                Ok(DeepStorage::new(Arc::new(local), "", uri))
+                let mut deep = DeepStorage::new(Arc::new(local), "", uri);
+                deep.local_root = Some(std::path::PathBuf::from(rest));
+                Ok(deep)
             }
             "memory" => Ok(DeepStorage::new(
                 Arc::new(object_store::memory::InMemory::new()),
@@ -98,8 +103,53 @@ impl DeepStorage {
         }
     }
 
-    /// Uploads a local file to `key`, returning its size and CRC-32.
+    /// Links `from` to `to` on a local disk (no copy); false when they are on different devices
+    /// or links are not possible.
+    async fn try_link(from: &FsPath, to: &FsPath) -> bool {
+        if let Some(parent) = to.parent()
+            && tokio::fs::create_dir_all(parent).await.is_err()
+        {
+            return false;
+        }
+        let _ = tokio::fs::remove_file(to).await;
+        tokio::fs::hard_link(from, to).await.is_ok()
+    }
+
+    async fn crc_of(file: &FsPath) -> Result<Uploaded, StorageError> {
+        let path = file.to_path_buf();
+        tokio::task::spawn_blocking(move || -> std::io::Result<Uploaded> {
+            use std::io::Read;
+            let mut f = std::fs::File::open(&path)?;
+            let mut hasher = crc32fast::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut size = 0u64;
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Ok(Uploaded {
+                size,
+                crc32: hasher.finalize(),
+            })
+        })
+        .await
+        .map_err(|e| StorageError::Config(e.to_string()))?
+        .map_err(|e| StorageError::io(file, e))
+    }
+
+    /// Uploads a local file to `key`, returning its size and CRC-32. On `file://` storage on
+    /// the same disk the file is hard-linked rather than copied; callers hand the file over
+    /// (they must not change it afterwards).
     pub async fn upload(&self, key: &str, file: &FsPath) -> Result<Uploaded, StorageError> {
+        if let Some(root) = &self.local_root
+            && Self::try_link(file, &root.join(key)).await
+        {
+            return Self::crc_of(file).await;
+        }
         let location = self.location(key);
         let len = tokio::fs::metadata(file)
             .await
@@ -153,7 +203,8 @@ impl DeepStorage {
         })
     }
 
-    /// Downloads `key` to `dest`, returning the CRC-32 of what was written.
+    /// Downloads `key` to `dest`, returning the CRC-32 of what was written. Always a copy: the
+    /// cache must not share files with deep storage.
     pub async fn download(&self, key: &str, dest: &FsPath) -> Result<Uploaded, StorageError> {
         let result = self
             .store

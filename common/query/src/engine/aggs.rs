@@ -247,15 +247,29 @@ impl Agg for Count {
     }
 }
 
-/// Addition for aggregator accumulators: longs wrap like Java's, doubles add.
+/// Arithmetic for aggregator accumulators: longs wrap like Java's, doubles add.
 trait Accum: Copy {
     fn add(self, other: Self) -> Self;
+    /// A block's non-null min and max, when exact for this accumulator type.
+    fn block_range(col: &dyn NumericColumn, block: usize) -> Option<Option<(Self, Self)>>;
+    /// `value * count`, for sums from per-value row counts.
+    fn times(value: i64, count: u64) -> Self;
 }
 
 impl Accum for i64 {
     #[inline]
     fn add(self, other: Self) -> Self {
         self.wrapping_add(other)
+    }
+
+    fn block_range(col: &dyn NumericColumn, block: usize) -> Option<Option<(Self, Self)>> {
+        // Truncating floats to longs does not keep min and max exact.
+        (col.kind() == eddy_segment::codec::numeric::NumKind::Long)
+            .then(|| col.block_range_i64(block))
+    }
+
+    fn times(value: i64, count: u64) -> Self {
+        value.wrapping_mul(count as i64)
     }
 }
 
@@ -264,7 +278,18 @@ impl Accum for f64 {
     fn add(self, other: Self) -> Self {
         self + other
     }
+
+    fn block_range(col: &dyn NumericColumn, block: usize) -> Option<Option<(Self, Self)>> {
+        Some(col.block_range_f64(block))
+    }
+
+    fn times(value: i64, count: u64) -> Self {
+        value as f64 * count as f64
+    }
 }
+
+/// Indexed columns up to this many values are summed from per-value counts.
+const SUM_BY_COUNTS_MAX_CARDINALITY: u32 = 4096;
 
 macro_rules! numeric_agg {
     ($name:ident, $t:ty, $read:ident, $variant:ident) => {
@@ -318,6 +343,55 @@ macro_rules! numeric_agg {
             fn grow(&mut self, groups: usize) {
                 self.acc.resize(groups, <$t>::default());
                 self.has.resize(groups, false);
+            }
+
+            /// Min and max come from block statistics; sums over small indexed columns from
+            /// per-value row counts. Neither reads a row.
+            fn whole_segment(&mut self, g: usize, num_rows: usize) -> bool {
+                let NumInput::Column(col) = &self.input else {
+                    return matches!(self.input, NumInput::Missing);
+                };
+                let col = *col;
+                match self.op {
+                    Op::Min | Op::Max => {
+                        let mut folded: Vec<$t> = Vec::new();
+                        for b in 0..num_rows.div_ceil(BLOCK_ROWS) {
+                            match <$t as Accum>::block_range(col, b) {
+                                None => return false,
+                                Some(None) => {}
+                                Some(Some((lo, hi))) => {
+                                    folded.push(if self.op == Op::Min { lo } else { hi })
+                                }
+                            }
+                        }
+                        for v in folded {
+                            Self::fold(self.op, &mut self.acc[g], &mut self.has[g], v);
+                        }
+                        true
+                    }
+                    Op::Sum => {
+                        let Some(index) = col
+                            .index()
+                            .filter(|i| i.cardinality() <= SUM_BY_COUNTS_MAX_CARDINALITY)
+                        else {
+                            return false;
+                        };
+                        let mut sum: Option<$t> = None;
+                        for id in 1..index.cardinality() {
+                            let (Some(v), Ok(n)) = (index.value(id), index.count(id)) else {
+                                return false;
+                            };
+                            if n > 0 {
+                                let part = <$t as Accum>::times(v, n);
+                                sum = Some(sum.map_or(part, |s| Accum::add(s, part)));
+                            }
+                        }
+                        if let Some(total) = sum {
+                            Self::fold(Op::Sum, &mut self.acc[g], &mut self.has[g], total);
+                        }
+                        true
+                    }
+                }
             }
 
             fn update(
@@ -383,6 +457,10 @@ enum SketchInput<'a> {
         col: &'a dyn StringColumn,
         hashes: Vec<u64>,
     },
+    Indexed {
+        index: &'a dyn eddy_segment::LongIndex,
+        hashes: Vec<u64>,
+    },
     Numbers {
         col: &'a dyn NumericColumn,
         is_long: bool,
@@ -404,9 +482,15 @@ impl<'a> SketchInput<'a> {
                 col,
                 hashes: Vec::new(),
             },
-            Some(ColumnRef::Numeric(col)) => SketchInput::Numbers {
-                col,
-                is_long: col.kind() == eddy_segment::codec::numeric::NumKind::Long,
+            Some(ColumnRef::Numeric(col)) => match col.index() {
+                Some(index) => SketchInput::Indexed {
+                    index,
+                    hashes: Vec::new(),
+                },
+                None => SketchInput::Numbers {
+                    col,
+                    is_long: col.kind() == eddy_segment::codec::numeric::NumKind::Long,
+                },
             },
         })
     }
@@ -446,6 +530,13 @@ impl<'a> SketchAgg<'a> {
             let mut values: Vec<Vec<String>> = vec![Vec::new(); b.len];
             match input {
                 SketchInput::Missing | SketchInput::Sketches(_) => {}
+                SketchInput::Indexed { index, .. } => {
+                    let mut ids = vec![0u32; BLOCK_ROWS];
+                    index.read_ids(b.index, &mut ids)?;
+                    for (i, v) in values.iter_mut().enumerate() {
+                        v.push(index.value(ids[i]).map_or(String::new(), |x| x.to_string()));
+                    }
+                }
                 SketchInput::Strings { col, .. } => {
                     col.read_multi_ids(b.index, &mut self.offsets, &mut self.ids)?;
                     for (i, v) in values.iter_mut().enumerate() {
@@ -499,7 +590,7 @@ impl Agg for SketchAgg<'_> {
         }
         let sketch = match &self.inputs[0] {
             SketchInput::Strings { col, .. } => col.values_sketch(),
-            SketchInput::Numbers { col, .. } => col.index().and_then(|i| i.values_sketch()),
+            SketchInput::Indexed { index, .. } => index.values_sketch(),
             _ => None,
         };
         match sketch {
@@ -551,6 +642,21 @@ impl Agg for SketchAgg<'_> {
                             if *id != 0 {
                                 self.sketches[g].add_hash(hashes[*id as usize]);
                             }
+                        }
+                    }
+                }
+                SketchInput::Indexed { index, hashes } => {
+                    if hashes.is_empty() {
+                        *hashes = (0..index.cardinality())
+                            .map(|id| index.value(id).map_or(0, hash_i64))
+                            .collect();
+                    }
+                    self.ids.resize(BLOCK_ROWS, 0);
+                    index.read_ids(b.index, &mut self.ids)?;
+                    for i in 0..rows.len() {
+                        let id = self.ids[rows.get(i)];
+                        if id != 0 {
+                            self.sketches[group_of(i)].add_hash(hashes[id as usize]);
                         }
                     }
                 }

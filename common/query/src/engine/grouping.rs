@@ -18,11 +18,11 @@ use crate::partial::{AggValue, GroupRow, KeyValue};
 
 const DENSE_LIMIT: u64 = 1 << 20;
 
-/// Keeps only the best `keep` groups per bucket by `rank` (used by topN on each segment).
+/// Keeps only the best `keep` groups per bucket by `score` (used by topN on each segment).
 pub struct Prune<'q> {
     pub keep: usize,
-    /// Orders two groups' aggregate states; Less = better.
-    pub rank: &'q (dyn Fn(&[AggValue], &[AggValue]) -> std::cmp::Ordering + Sync),
+    /// A group's score from its aggregate states; lower is better.
+    pub score: &'q (dyn Fn(&[AggValue]) -> f64 + Sync),
 }
 
 pub struct GroupingPlan<'q> {
@@ -447,9 +447,14 @@ pub fn group_segment(
         }
         kept.clear();
         for (_, mut groups) in by_bucket {
-            if groups.len() > prune.keep {
-                groups.sort_by(|a, b| (prune.rank)(&states[*a], &states[*b]));
-                groups.truncate(prune.keep);
+            if groups.len() > prune.keep && prune.keep > 0 {
+                let mut scored: Vec<(f64, usize)> = groups
+                    .iter()
+                    .map(|g| ((prune.score)(&states[*g]), *g))
+                    .collect();
+                scored.select_nth_unstable_by(prune.keep - 1, |a, b| a.0.total_cmp(&b.0));
+                scored.truncate(prune.keep);
+                groups = scored.into_iter().map(|(_, g)| g).collect();
             }
             kept.extend(groups);
         }

@@ -254,6 +254,42 @@ fn like_regex(pattern: &str, escape: Option<char>) -> Result<Regex, QueryError> 
     Regex::new(&re).map_err(|e| QueryError::Invalid(format!("like pattern {pattern:?}: {e}")))
 }
 
+/// A LIKE matcher: patterns made only of literals and `%` match by prefix, suffix and ordered
+/// substrings (no regex); others compile to a regex.
+pub fn like_matcher(pattern: &str, escape: Option<char>) -> Result<TextFn, QueryError> {
+    if escape.is_some() || pattern.contains('_') {
+        let re = like_regex(pattern, escape)?;
+        return Ok(Box::new(move |s: &str| re.is_match(s)));
+    }
+    let parts: Vec<String> = pattern.split('%').map(str::to_string).collect();
+    if parts.len() == 1 {
+        let exact = parts[0].clone();
+        return Ok(Box::new(move |s: &str| s == exact));
+    }
+    let (prefix, suffix) = (parts[0].clone(), parts[parts.len() - 1].clone());
+    let middle: Vec<String> = parts[1..parts.len() - 1]
+        .iter()
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .collect();
+    Ok(Box::new(move |s: &str| {
+        if s.len() < prefix.len() + suffix.len()
+            || !s.starts_with(prefix.as_str())
+            || !s.ends_with(suffix.as_str())
+        {
+            return false;
+        }
+        let mut rest = &s[prefix.len()..s.len() - suffix.len()];
+        for m in &middle {
+            match rest.find(m.as_str()) {
+                Some(i) => rest = &rest[i + m.len()..],
+                None => return false,
+            }
+        }
+        true
+    }))
+}
+
 fn regex_of(pattern: &str) -> Result<Regex, QueryError> {
     Regex::new(pattern).map_err(|e| QueryError::Invalid(format!("regex {pattern:?}: {e}")))
 }
@@ -522,12 +558,10 @@ impl Leaf {
                 ..
             } => {
                 let esc = escape.as_deref().and_then(|e| e.chars().next());
-                let re = like_regex(pattern, esc)?;
-                let re2 = re.clone();
                 leaf(
                     dimension,
-                    StrPred::Fn(Box::new(move |s| re.is_match(s))),
-                    NumPred::Text(StrPred::Fn(Box::new(move |s| re2.is_match(s)))),
+                    StrPred::Fn(like_matcher(pattern, esc)?),
+                    NumPred::Text(StrPred::Fn(like_matcher(pattern, esc)?)),
                     false,
                 )
             }
@@ -782,4 +816,32 @@ pub fn scan_numeric(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_matcher;
+
+    #[test]
+    fn like_without_regex() {
+        let cases = [
+            ("%google%", "http://www.google.com/x", true),
+            ("%google%", "http://yandex.ru", false),
+            ("http%", "http://a", true),
+            ("%.html", "a/b.html", true),
+            ("a%b%c", "aXbYc", true),
+            ("a%b%c", "aXcYb", false),
+            ("ab%ba", "aba", false),
+            ("exact", "exact", true),
+            ("a_c", "abc", true),
+            ("%", "", true),
+        ];
+        for (pattern, text, want) in cases {
+            assert_eq!(
+                like_matcher(pattern, None).unwrap()(text),
+                want,
+                "{pattern} ~ {text}"
+            );
+        }
+    }
 }

@@ -246,6 +246,10 @@ fn random_aggs(rng: &mut StdRng) -> Vec<Value> {
         json!({"type": "doubleMin", "name": "min_d", "fieldName": "d"}),
         json!({"type": "doubleMax", "name": "max_md", "fieldName": "met_d"}),
         json!({"type": "longSum", "name": "sum_s2", "fieldName": "s2"}),
+        json!({"type": "longSum", "name": "sum_idx", "fieldName": "l"}),
+        json!({"type": "doubleSum", "name": "dsum_idx", "fieldName": "l"}),
+        json!({"type": "longMin", "name": "min_idx", "fieldName": "l"}),
+        json!({"type": "doubleMax", "name": "max_d", "fieldName": "d"}),
         json!({"type": "longSum", "name": "sum_missing", "fieldName": "nope"}),
         json!({"type": "cardinality", "name": "u_s2", "fields": ["s2"]}),
         json!({"type": "cardinality", "name": "u_m", "fieldNames": ["m"]}),
@@ -428,7 +432,8 @@ fn run_engine(q: &Value, segments: &[Box<dyn SegmentReader>]) -> Value {
                 .any(|i| i.overlaps(&s.segment_id().interval))
         })
         .map(|s| {
-            execute(&query, s.as_ref(), &[], &ctx).unwrap_or_else(|e| panic!("execute failed: {e}\n{q}"))
+            execute(&query, s.as_ref(), &[], &ctx)
+                .unwrap_or_else(|e| panic!("execute failed: {e}\n{q}"))
         })
         .collect();
     let merged = merge(&query, partials).unwrap();
