@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 
 use eddy::config::Config;
 
+/// Query and ingestion paths allocate and free many short-lived buffers across threads;
+/// mimalloc's thread-local free lists handle that better than glibc's arenas (measured on the
+/// topN merge: glibc spent a quarter of its time in free and consolidation).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "eddy",

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use eddy_meta::SegmentRecord;
 use eddy_query::engine::Context;
-use eddy_query::{Partial, Query, QueryError, execute, merge};
+use eddy_query::{Merging, Partial, Query, QueryError, execute};
 use eddy_rpc::{DataNode, HistoricalControl, NodeResult, QueryControl, RpcError, SegmentSlice};
 use eddy_runtime::CpuPool;
 use eddy_segment::{SegmentFile, SegmentReader};
@@ -207,13 +207,21 @@ impl DataNode for Historical {
                     deadline: control.deadline,
                     timeout_ms: control.timeout_ms,
                 };
-                let partials: Vec<Partial> = pool.install(|| {
+                // Each worker folds the segments it ran into its own merge; the few
+                // per-worker merges are joined at the end.
+                let merged = pool.install(|| {
                     found
                         .par_iter()
-                        .map(|(seg, slice)| execute(&query, seg.as_ref(), &slice.clips, &ctx))
-                        .collect::<Result<Vec<_>, _>>()
+                        .try_fold(
+                            || Merging::new(&query),
+                            |mut acc, (seg, slice)| {
+                                acc.add(execute(&query, seg.as_ref(), &slice.clips, &ctx)?)?;
+                                Ok::<_, QueryError>(acc)
+                            },
+                        )
+                        .try_reduce(|| Merging::new(&query), Merging::join)
                 })?;
-                merge(&query, partials)
+                Ok(merged.finish(&query))
             })
             .await?;
         Ok(NodeResult {

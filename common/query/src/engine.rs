@@ -12,7 +12,7 @@ use eddy_segment::SegmentReader;
 use eddy_types::Interval;
 
 use crate::error::QueryError;
-use crate::finalize::topn_score;
+use crate::finalize::TopNScorer;
 use crate::model::{Query, TopNMetric};
 use crate::partial::{GroupedPartial, Partial};
 
@@ -61,12 +61,14 @@ pub fn execute(
         Query::TopN(q) => {
             let selection = select(segment, &intervals, q.filter.as_ref())?;
             let dims = std::slice::from_ref(&q.dimension);
-            let score = |a: &[crate::partial::AggValue]| topn_score(q, a);
+            let scorer = TopNScorer::new(q);
+            let score = |a: &[crate::partial::AggValue]| scorer.score(a);
             let numeric_metric = !matches!(q.metric, TopNMetric::Dimension { .. })
                 && !matches!(&q.metric, TopNMetric::Inverted(inner) if matches!(**inner, TopNMetric::Dimension { .. }));
             let prune = numeric_metric.then(|| Prune {
                 keep: q.threshold.max(q.context.min_top_n_threshold()),
                 score: &score,
+                reads: scorer.reads(),
             });
             let plan = GroupingPlan {
                 granularity: q.granularity,

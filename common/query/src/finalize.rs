@@ -15,9 +15,7 @@ use eddy_types::{Granularity, Interval};
 
 use crate::error::QueryError;
 use crate::model::{PostAggregator, Query, TimeseriesQuery, TopNMetric, TopNQuery, postagg::Num};
-use crate::partial::{
-    AggKind, AggValue, GroupRow, GroupedPartial, Partial, Scalar, SearchPartial, ValueKind,
-};
+use crate::partial::{AggKind, AggValue, GroupRow, GroupedPartial, Partial, Scalar, ValueKind};
 
 /// Most empty buckets a timeseries fills before refusing.
 const MAX_FILLED_BUCKETS: usize = 1_000_000;
@@ -120,6 +118,9 @@ pub fn result_map(
 
 /// The value a topN ranks by, from a row's states.
 fn topn_metric_value(q: &TopNQuery, metric: &str, values: &[AggValue]) -> Option<f64> {
+    if let Some(i) = q.aggregations.iter().position(|a| a.name() == metric) {
+        return agg_num(AggKind::of(&q.aggregations[i]), &values[i]).map(Num::as_f64);
+    }
     let kinds: Vec<AggKind> = q.aggregations.iter().map(AggKind::of).collect();
     let mut nums: Vec<(&str, Option<Num>)> = q
         .aggregations
@@ -144,6 +145,54 @@ fn topn_metric_value(q: &TopNQuery, metric: &str, values: &[AggValue]) -> Option
         nums.push((p.name(), v));
     }
     None
+}
+
+/// A topN's ranking, resolved once per query: when the metric names an aggregator directly
+/// (possibly inverted), a row's score reads that one state; otherwise it goes through
+/// [`topn_score`].
+pub struct TopNScorer<'q> {
+    query: &'q TopNQuery,
+    direct: Option<(usize, AggKind, bool)>,
+}
+
+impl<'q> TopNScorer<'q> {
+    pub fn new(query: &'q TopNQuery) -> Self {
+        let (name, inverted) = match &query.metric {
+            TopNMetric::Numeric(name) => (Some(name), false),
+            TopNMetric::Inverted(inner) => match &**inner {
+                TopNMetric::Numeric(name) => (Some(name), true),
+                _ => (None, false),
+            },
+            TopNMetric::Dimension { .. } => (None, false),
+        };
+        let direct = name
+            .and_then(|n| query.aggregations.iter().position(|a| a.name() == n))
+            .map(|i| (i, AggKind::of(&query.aggregations[i]), inverted));
+        TopNScorer { query, direct }
+    }
+
+    /// The one aggregator the score reads, if that is all it reads.
+    pub fn reads(&self) -> Option<usize> {
+        self.direct.map(|(i, _, _)| i)
+    }
+
+    /// Lower ranks first, as [`topn_score`].
+    #[inline]
+    pub fn score(&self, values: &[AggValue]) -> f64 {
+        match self.direct {
+            Some((i, kind, inverted)) => {
+                match agg_num(kind, &values[i])
+                    .map(Num::as_f64)
+                    .filter(|v| !v.is_nan())
+                {
+                    None => f64::INFINITY,
+                    Some(v) if inverted => v,
+                    Some(v) => -v,
+                }
+            }
+            None => topn_score(self.query, values),
+        }
+    }
 }
 
 /// A topN row's rank score: lower ranks first, nulls last (+inf). Numeric metrics rank
@@ -172,96 +221,6 @@ pub fn bucket_time(granularity: &Granularity, t: i64) -> Value {
 /// Timestamp of the single bucket of an `all` granularity query.
 pub fn all_timestamp(covered: &[Interval], intervals: &[Interval]) -> i64 {
     covered.first().or(intervals.first()).map_or(0, |i| i.start)
-}
-
-/// Merges partials of one query.
-pub fn merge(query: &Query, parts: Vec<Partial>) -> Result<Partial, QueryError> {
-    let mismatch =
-        || QueryError::Internal("partial results of different query types cannot merge".into());
-    Ok(match query {
-        Query::Timeseries(_) | Query::TopN(_) | Query::GroupBy(_) => {
-            let aggs = match query {
-                Query::Timeseries(q) => &q.aggregations,
-                Query::TopN(q) => &q.aggregations,
-                Query::GroupBy(q) => &q.aggregations,
-                _ => unreachable!("matched above"),
-            };
-            let kinds: Vec<AggKind> = aggs.iter().map(AggKind::of).collect();
-            let grouped = parts
-                .into_iter()
-                .map(|p| {
-                    if let Partial::Grouped(g) = p {
-                        Ok(g)
-                    } else {
-                        Err(mismatch())
-                    }
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Partial::Grouped(GroupedPartial::merge(&kinds, grouped))
-        }
-        Query::Scan(_) => {
-            let mut batches = Vec::new();
-            for p in parts {
-                let Partial::Scan(b) = p else {
-                    return Err(mismatch());
-                };
-                batches.extend(b);
-            }
-            Partial::Scan(batches)
-        }
-        Query::Search(_) => {
-            let mut out = SearchPartial::default();
-            for p in parts {
-                let Partial::Search(s) = p else {
-                    return Err(mismatch());
-                };
-                for (k, v) in s.counts {
-                    *out.counts.entry(k).or_default() += v;
-                }
-            }
-            Partial::Search(out)
-        }
-        Query::TimeBoundary(_) => {
-            let (mut lo, mut hi): (Option<i64>, Option<i64>) = (None, None);
-            for p in parts {
-                let Partial::TimeBoundary { min, max } = p else {
-                    return Err(mismatch());
-                };
-                lo = match (lo, min) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                hi = match (hi, max) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            Partial::TimeBoundary { min: lo, max: hi }
-        }
-        Query::SegmentMetadata(_) => {
-            let mut all = Vec::new();
-            for p in parts {
-                let Partial::SegmentMetadata(a) = p else {
-                    return Err(mismatch());
-                };
-                all.extend(a);
-            }
-            Partial::SegmentMetadata(all)
-        }
-        Query::DataSourceMetadata(_) => {
-            let mut hi: Option<i64> = None;
-            for p in parts {
-                let Partial::DataSourceMetadata { max_time } = p else {
-                    return Err(mismatch());
-                };
-                hi = match (hi, max_time) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-            }
-            Partial::DataSourceMetadata { max_time: hi }
-        }
-    })
 }
 
 /// The JSON response body (an array) for a merged partial.
@@ -414,11 +373,20 @@ fn topn(q: &TopNQuery, merged: GroupedPartial) -> Value {
                 rows.sort_by(|a, b| dim_cmp(b, a));
             }
             _ => {
+                let scorer = TopNScorer::new(q);
                 let mut scored: Vec<(f64, GroupRow)> = rows
                     .into_iter()
-                    .map(|r| (topn_score(q, &r.aggs), r))
+                    .map(|r| (scorer.score(&r.aggs), r))
                     .collect();
-                scored.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| dim_cmp(&a.1, &b.1)));
+                let order = |a: &(f64, GroupRow), b: &(f64, GroupRow)| {
+                    a.0.total_cmp(&b.0).then_with(|| dim_cmp(&a.1, &b.1))
+                };
+                // Only the best `threshold` rows need ordering.
+                if q.threshold > 0 && scored.len() > q.threshold {
+                    scored.select_nth_unstable_by(q.threshold - 1, order);
+                    scored.truncate(q.threshold);
+                }
+                scored.sort_by(order);
                 rows = scored.into_iter().map(|(_, r)| r).collect();
             }
         }

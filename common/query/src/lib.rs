@@ -9,12 +9,14 @@ pub mod engine;
 pub mod error;
 pub mod filter;
 pub mod finalize;
+pub mod merge;
 pub mod model;
 pub mod partial;
 pub mod row_filter;
 
 pub use engine::{Context, execute};
 pub use error::QueryError;
-pub use finalize::{finalize, merge};
+pub use finalize::finalize;
+pub use merge::{Merging, merge};
 pub use model::Query;
 pub use partial::Partial;

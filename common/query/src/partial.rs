@@ -200,7 +200,7 @@ pub struct GroupRow {
     pub aggs: Vec<AggValue>,
 }
 
-/// Partial result of timeseries, topN and groupBy.
+/// Partial result of timeseries, topN and groupBy. No two rows share a (bucket, key).
 #[derive(Debug, Clone, Default)]
 pub struct GroupedPartial {
     pub rows: Vec<GroupRow>,
@@ -211,30 +211,93 @@ pub struct GroupedPartial {
 
 impl GroupedPartial {
     pub fn merge(kinds: &[AggKind], parts: Vec<GroupedPartial>) -> GroupedPartial {
-        let mut covered = Vec::new();
-        let mut index: HashMap<(i64, Vec<KeyValue>), usize> = HashMap::new();
-        let mut rows: Vec<GroupRow> = Vec::new();
+        let mut merger = GroupMerger::new(kinds.to_vec());
         for part in parts {
-            covered.extend(part.covered);
-            for row in part.rows {
-                match index.get(&(row.bucket, row.key.clone())) {
-                    Some(&i) => {
-                        for ((kind, into), other) in
-                            kinds.iter().zip(rows[i].aggs.iter_mut()).zip(row.aggs)
-                        {
-                            kind.combine(into, other);
-                        }
+            merger.absorb(part);
+        }
+        merger.finish()
+    }
+}
+
+/// Folds grouped partials together one at a time. Rows keep the order in which their keys were
+/// first seen; each incoming key is hashed once and never cloned.
+pub struct GroupMerger {
+    kinds: Vec<AggKind>,
+    hasher: hashbrown::DefaultHashBuilder,
+    index: hashbrown::HashTable<usize>,
+    rows: Vec<GroupRow>,
+    /// Rows before this are in `index`; the first partial is indexed only when a second comes.
+    indexed: usize,
+    covered: Vec<Interval>,
+}
+
+impl GroupMerger {
+    pub fn new(kinds: Vec<AggKind>) -> Self {
+        GroupMerger {
+            kinds,
+            hasher: Default::default(),
+            index: hashbrown::HashTable::new(),
+            rows: Vec::new(),
+            indexed: 0,
+            covered: Vec::new(),
+        }
+    }
+
+    pub fn absorb(&mut self, part: GroupedPartial) {
+        use std::hash::BuildHasher;
+        self.covered.extend(part.covered);
+        if self.rows.is_empty() {
+            // Keys within one partial are distinct: take the rows as they are.
+            self.rows = part.rows;
+            return;
+        }
+        let GroupMerger {
+            kinds,
+            hasher,
+            index,
+            rows,
+            indexed,
+            ..
+        } = self;
+        let hash = |row: &GroupRow| hasher.hash_one((row.bucket, &row.key));
+        index.reserve(rows.len() - *indexed + part.rows.len(), |&i| hash(&rows[i]));
+        for (i, row) in rows.iter().enumerate().skip(*indexed) {
+            index.insert_unique(hash(row), i, |&j| hash(&rows[j]));
+        }
+        for row in part.rows {
+            let h = hash(&row);
+            match index.find(h, |&i| {
+                rows[i].bucket == row.bucket && rows[i].key == row.key
+            }) {
+                Some(&i) => {
+                    for ((kind, into), other) in
+                        kinds.iter().zip(rows[i].aggs.iter_mut()).zip(row.aggs)
+                    {
+                        kind.combine(into, other);
                     }
-                    None => {
-                        index.insert((row.bucket, row.key.clone()), rows.len());
-                        rows.push(row);
-                    }
+                }
+                None => {
+                    index.insert_unique(h, rows.len(), |&i| hash(&rows[i]));
+                    rows.push(row);
                 }
             }
         }
+        *indexed = rows.len();
+    }
+
+    /// Absorbs another merger (the smaller into the larger).
+    pub fn join(mut self, mut other: GroupMerger) -> GroupMerger {
+        if other.rows.len() > self.rows.len() {
+            std::mem::swap(&mut self, &mut other);
+        }
+        self.absorb(other.finish());
+        self
+    }
+
+    pub fn finish(self) -> GroupedPartial {
         GroupedPartial {
-            rows,
-            covered: eddy_types::interval::condense(covered),
+            rows: self.rows,
+            covered: eddy_types::interval::condense(self.covered),
         }
     }
 }

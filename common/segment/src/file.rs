@@ -274,6 +274,7 @@ fn open_string(
         bitmaps,
         sketch_bytes,
         sketch: OnceLock::new(),
+        hashes: OnceLock::new(),
     })
 }
 
@@ -285,6 +286,7 @@ struct FileString {
     bitmaps: BitmapIndex,
     sketch_bytes: Bytes,
     sketch: OnceLock<Option<Hll>>,
+    hashes: OnceLock<Vec<u64>>,
 }
 
 fn block_bounds(block: usize, rows: usize) -> (usize, usize) {
@@ -428,6 +430,15 @@ impl StringColumn for FileString {
             .as_ref()
             .map(Cow::Borrowed)
     }
+
+    fn value_hashes(&self) -> Result<Cow<'_, [u64]>> {
+        if let Some(h) = self.hashes.get() {
+            return Ok(Cow::Borrowed(h));
+        }
+        let mut hashes = vec![0u64; self.cardinality() as usize];
+        self.for_each_value(&mut |id, v| hashes[id as usize] = crate::hll::hash_str(v))?;
+        Ok(Cow::Borrowed(self.hashes.get_or_init(|| hashes)))
+    }
 }
 
 struct FileNumeric {
@@ -445,6 +456,7 @@ struct FileLongIndex {
     ranges: Vec<Option<(i64, i64)>>,
     sketch: Hll,
     nulls: Option<RoaringBitmap>,
+    hashes: OnceLock<Vec<u64>>,
 }
 
 fn open_indexed_long(
@@ -490,6 +502,7 @@ fn open_indexed_long(
         ranges,
         sketch,
         nulls,
+        hashes: OnceLock::new(),
     })
 }
 
@@ -632,6 +645,14 @@ impl LongIndex for FileLongIndex {
 
     fn values_sketch(&self) -> Option<Cow<'_, Hll>> {
         Some(Cow::Borrowed(&self.sketch))
+    }
+
+    fn value_hashes(&self) -> Cow<'_, [u64]> {
+        Cow::Borrowed(self.hashes.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.values.iter().map(|v| crate::hll::hash_i64(*v)))
+                .collect()
+        }))
     }
 }
 

@@ -74,6 +74,13 @@ pub trait StringColumn: Send + Sync {
     fn block_id_range(&self, block: usize) -> Option<(u32, u32)>;
     /// A sketch of all non-null values, for unfiltered distinct counts.
     fn values_sketch(&self) -> Option<Cow<'_, Hll>>;
+    /// The sketch hash of every id's value (0 for the null id), for distinct counts by group.
+    /// Segment files compute it once and keep it.
+    fn value_hashes(&self) -> Result<Cow<'_, [u64]>> {
+        let mut hashes = vec![0u64; self.cardinality() as usize];
+        self.for_each_value(&mut |id, v| hashes[id as usize] = crate::hll::hash_str(v))?;
+        Ok(Cow::Owned(hashes))
+    }
 }
 
 /// A long, float or double column (dimension or metric), optionally bitmap-indexed.
@@ -104,6 +111,14 @@ pub trait LongIndex: Send + Sync {
     }
     fn read_ids(&self, block: usize, out: &mut [u32]) -> Result<()>;
     fn values_sketch(&self) -> Option<Cow<'_, Hll>>;
+    /// The sketch hash of every id's value (0 for the null id).
+    fn value_hashes(&self) -> Cow<'_, [u64]> {
+        Cow::Owned(
+            (0..self.cardinality())
+                .map(|id| self.value(id).map_or(0, crate::hll::hash_i64))
+                .collect(),
+        )
+    }
 }
 
 /// A HyperLogLog metric column.

@@ -455,11 +455,12 @@ enum SketchInput<'a> {
     Sketches(&'a dyn SketchColumn),
     Strings {
         col: &'a dyn StringColumn,
-        hashes: Vec<u64>,
+        /// Per-id hashes, fetched on first use.
+        hashes: Option<std::borrow::Cow<'a, [u64]>>,
     },
     Indexed {
         index: &'a dyn eddy_segment::LongIndex,
-        hashes: Vec<u64>,
+        hashes: Option<std::borrow::Cow<'a, [u64]>>,
     },
     Numbers {
         col: &'a dyn NumericColumn,
@@ -478,14 +479,11 @@ impl<'a> SketchInput<'a> {
         Ok(match segment.column(field) {
             None => SketchInput::Missing,
             Some(ColumnRef::Sketch(s)) => SketchInput::Sketches(s),
-            Some(ColumnRef::String(col)) => SketchInput::Strings {
-                col,
-                hashes: Vec::new(),
-            },
+            Some(ColumnRef::String(col)) => SketchInput::Strings { col, hashes: None },
             Some(ColumnRef::Numeric(col)) => match col.index() {
                 Some(index) => SketchInput::Indexed {
                     index,
-                    hashes: Vec::new(),
+                    hashes: None,
                 },
                 None => SketchInput::Numbers {
                     col,
@@ -627,12 +625,10 @@ impl Agg for SketchAgg<'_> {
                     }
                 }
                 SketchInput::Strings { col, hashes } => {
-                    if hashes.is_empty() {
-                        hashes.resize(col.cardinality() as usize, 0);
-                        col.for_each_value(&mut |id, v| {
-                            hashes[id as usize] = eddy_segment::hll::hash_str(v)
-                        })?;
+                    if hashes.is_none() {
+                        *hashes = Some(col.value_hashes()?);
                     }
+                    let hashes = hashes.as_deref().unwrap_or_default();
                     col.read_multi_ids(b.index, &mut self.offsets, &mut self.ids)?;
                     for i in 0..rows.len() {
                         let r = rows.get(i);
@@ -646,11 +642,7 @@ impl Agg for SketchAgg<'_> {
                     }
                 }
                 SketchInput::Indexed { index, hashes } => {
-                    if hashes.is_empty() {
-                        *hashes = (0..index.cardinality())
-                            .map(|id| index.value(id).map_or(0, hash_i64))
-                            .collect();
-                    }
+                    let hashes = hashes.get_or_insert_with(|| index.value_hashes());
                     self.ids.resize(BLOCK_ROWS, 0);
                     index.read_ids(b.index, &mut self.ids)?;
                     for i in 0..rows.len() {

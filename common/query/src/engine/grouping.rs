@@ -23,6 +23,8 @@ pub struct Prune<'q> {
     pub keep: usize,
     /// A group's score from its aggregate states; lower is better.
     pub score: &'q (dyn Fn(&[AggValue]) -> f64 + Sync),
+    /// The only aggregator `score` reads, when known; otherwise it reads them all.
+    pub reads: Option<usize>,
 }
 
 pub struct GroupingPlan<'q> {
@@ -170,6 +172,9 @@ impl PartIds {
 }
 
 enum Table {
+    /// One key part with a known cardinality: the group is the part's id. Every id has a
+    /// group from the start; `seen` marks those that met a row.
+    Identity(Vec<bool>),
     Dense(Vec<u32>),
     Hash(hashbrown::HashMap<u64, u32>),
     Wide(hashbrown::HashMap<Vec<u32>, u32>),
@@ -187,7 +192,9 @@ struct GroupTable {
 }
 
 impl GroupTable {
-    fn new(cards: &[Option<u64>]) -> Self {
+    /// A table for keys of the given part cardinalities; `rows` is how many rows will be
+    /// grouped (a one-part key indexes groups by id directly when ids are dense enough).
+    fn new(cards: &[Option<u64>], rows: u64) -> Self {
         let width = cards.len();
         let product = cards
             .iter()
@@ -197,6 +204,19 @@ impl GroupTable {
             .map(|c| c.map_or(32, |c| 64 - c.max(1).saturating_sub(1).leading_zeros()))
             .collect();
         let mut strides = vec![1u64; width];
+        if let (1, Some(p)) = (
+            width,
+            product.filter(|p| *p <= DENSE_LIMIT && rows >= *p / 8),
+        ) {
+            return GroupTable {
+                table: Table::Identity(vec![false; p as usize]),
+                strides,
+                bits,
+                keys: (0..p as u32).collect(),
+                width,
+                count: p as usize,
+            };
+        }
         if let Some(p) = product.filter(|p| *p <= DENSE_LIMIT) {
             for i in (0..width.saturating_sub(1)).rev() {
                 strides[i] = strides[i + 1] * cards[i + 1].unwrap_or(1).max(1);
@@ -230,11 +250,23 @@ impl GroupTable {
         self.count
     }
 
+    /// Groups that met at least one row.
+    fn used(&self) -> Vec<usize> {
+        match &self.table {
+            Table::Identity(seen) => (0..seen.len()).filter(|g| seen[*g]).collect(),
+            _ => (0..self.count).collect(),
+        }
+    }
+
     /// The group of `parts`, creating it if new (then `created` is true).
     #[inline]
     fn group(&mut self, parts: &[u32]) -> (u32, bool) {
         let next = self.len() as u32;
         let (g, created) = match &mut self.table {
+            Table::Identity(seen) => {
+                seen[parts[0] as usize] = true;
+                return (parts[0], false);
+            }
             Table::Dense(map) => {
                 let slot = parts
                     .iter()
@@ -306,7 +338,7 @@ pub fn group_segment(
         cards.push(bucket_card);
     }
     cards.extend(sources.iter().map(KeySource::cardinality));
-    let mut table = GroupTable::new(&cards);
+    let mut table = GroupTable::new(&cards, selection.count());
     let single_group = !bucketed && sources.is_empty();
 
     if single_group {
@@ -356,6 +388,11 @@ pub fn group_segment(
         let any_multi = sources
             .iter()
             .any(|s| matches!(s, KeySource::Strings { multi: true, .. }));
+        let identity = matches!(table.table, Table::Identity(_))
+            && !any_multi
+            && !bucketed
+            && parts.len() == 1;
+        aggs.iter_mut().for_each(|a| a.grow(table.len()));
         selection.for_each_block(ctx, &mut |b, len, rows| {
             let block = Block {
                 index: b,
@@ -386,6 +423,28 @@ pub fn group_segment(
             }
             for (p, src) in parts.iter_mut().zip(sources.iter_mut()) {
                 p.load(src, &block)?;
+            }
+            if identity {
+                // Group numbers are the ids themselves: no lookups, no copies for whole blocks.
+                let Table::Identity(seen) = &mut table.table else {
+                    unreachable!("checked above")
+                };
+                let ids = &parts[0].ids;
+                let groups: &[u32] = match rows {
+                    Rows::All(n) => &ids[..n],
+                    Rows::Some(rs) => {
+                        pair_groups.clear();
+                        pair_groups.extend(rs.iter().map(|r| ids[*r as usize]));
+                        &pair_groups
+                    }
+                };
+                for g in groups {
+                    seen[*g as usize] = true;
+                }
+                for a in aggs.iter_mut() {
+                    a.update(&block, rows, Groups::Each(groups))?;
+                }
+                return Ok(());
             }
             pair_rows.clear();
             pair_groups.clear();
@@ -427,12 +486,8 @@ pub fn group_segment(
         })?;
     }
 
-    // Compute states, prune (topN), then materialize keys of the kept groups.
-    let n_groups = table.len();
-    let mut states: Vec<Vec<AggValue>> = (0..n_groups)
-        .map(|g| aggs.iter().map(|a| a.value(g)).collect())
-        .collect();
-    let mut kept: Vec<usize> = (0..n_groups).collect();
+    // Prune (topN) by score, then compute states and keys of the kept groups only.
+    let mut kept: Vec<usize> = table.used();
     if let Some(prune) = &plan.prune {
         let bucket_of = |g: usize| {
             if bucketed {
@@ -441,27 +496,41 @@ pub fn group_segment(
                 0
             }
         };
-        let mut by_bucket: HashMap<u32, Vec<usize>> = HashMap::new();
-        for g in 0..n_groups {
-            by_bucket.entry(bucket_of(g)).or_default().push(g);
-        }
-        kept.clear();
-        for (_, mut groups) in by_bucket {
-            if groups.len() > prune.keep && prune.keep > 0 {
-                let mut scored: Vec<(f64, usize)> = groups
-                    .iter()
-                    .map(|g| ((prune.score)(&states[*g]), *g))
-                    .collect();
-                scored.select_nth_unstable_by(prune.keep - 1, |a, b| a.0.total_cmp(&b.0));
-                scored.truncate(prune.keep);
-                groups = scored.into_iter().map(|(_, g)| g).collect();
+        // One scratch state row, refreshed per group where the score reads it.
+        let mut scratch: Vec<AggValue> = match kept.first() {
+            Some(&g) => aggs.iter().map(|a| a.value(g)).collect(),
+            None => Vec::new(),
+        };
+        let mut scored: Vec<(u32, f64, usize)> = Vec::with_capacity(kept.len());
+        for &g in &kept {
+            match prune.reads {
+                Some(i) => scratch[i] = aggs[i].value(g),
+                None => {
+                    for (slot, a) in scratch.iter_mut().zip(aggs.iter()) {
+                        *slot = a.value(g);
+                    }
+                }
             }
-            kept.extend(groups);
+            scored.push((bucket_of(g), (prune.score)(&scratch), g));
+        }
+        scored.sort_unstable_by_key(|(b, _, _)| *b);
+        kept.clear();
+        for bucket in scored.chunk_by_mut(|a, b| a.0 == b.0) {
+            if bucket.len() > prune.keep && prune.keep > 0 {
+                bucket.select_nth_unstable_by(prune.keep - 1, |a, b| a.1.total_cmp(&b.1));
+                kept.extend(bucket[..prune.keep].iter().map(|(_, _, g)| *g));
+            } else {
+                kept.extend(bucket.iter().map(|(_, _, g)| *g));
+            }
         }
         kept.sort_unstable();
     }
+    let mut states: Vec<Vec<AggValue>> = kept
+        .iter()
+        .map(|&g| aggs.iter().map(|a| a.value(g)).collect())
+        .collect();
     let offset = usize::from(bucketed);
-    let mut dim_values: Vec<HashMap<u32, KeyValue>> = Vec::with_capacity(sources.len());
+    let mut dim_values: Vec<hashbrown::HashMap<u32, KeyValue>> = Vec::with_capacity(sources.len());
     for (d, src) in sources.iter().enumerate() {
         let mut ids: Vec<u32> = kept
             .iter()
@@ -472,7 +541,7 @@ pub fn group_segment(
         dim_values.push(resolve(src, &ids)?);
     }
     let mut out = Vec::with_capacity(kept.len());
-    for g in kept {
+    for (k, g) in kept.into_iter().enumerate() {
         let base = g * table.width;
         let bucket = if bucketed {
             bucket_starts[table.keys[base] as usize]
@@ -490,7 +559,7 @@ pub fn group_segment(
         out.push(GroupRow {
             bucket,
             key,
-            aggs: std::mem::take(&mut states[g]),
+            aggs: std::mem::take(&mut states[k]),
         });
     }
     Ok(out)
@@ -529,8 +598,11 @@ fn expand(
 }
 
 /// Values of the given ids of a key part.
-fn resolve(src: &KeySource<'_>, ids: &[u32]) -> Result<HashMap<u32, KeyValue>, QueryError> {
-    let mut out = HashMap::with_capacity(ids.len());
+fn resolve(
+    src: &KeySource<'_>,
+    ids: &[u32],
+) -> Result<hashbrown::HashMap<u32, KeyValue>, QueryError> {
+    let mut out = hashbrown::HashMap::with_capacity(ids.len());
     match src {
         KeySource::Null => {}
         KeySource::Strings { col, .. } => {

@@ -1,0 +1,264 @@
+//! Merging partial results: per segment on a data node (in parallel, folding as segments
+//! finish), then per node on the broker. Merges are associative and commutative.
+
+use crate::error::QueryError;
+use crate::finalize::TopNScorer;
+use crate::model::{Query, TopNMetric, TopNQuery};
+use crate::partial::{AggKind, GroupMerger, GroupedPartial, Partial, SearchPartial};
+
+fn mismatch() -> QueryError {
+    QueryError::Internal("partial results of different query types cannot merge".into())
+}
+
+/// A merge in progress. Start with [`Merging::new`], [`add`](Merging::add) partials in any
+/// order, [`join`](Merging::join) merges built on other threads, then [`finish`](Merging::finish).
+pub enum Merging {
+    Grouped(GroupMerger),
+    Scan(Vec<crate::partial::ScanBatch>),
+    Search(SearchPartial),
+    TimeBoundary { min: Option<i64>, max: Option<i64> },
+    SegmentMetadata(Vec<crate::partial::SegmentAnalysis>),
+    DataSourceMetadata { max_time: Option<i64> },
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+impl Merging {
+    pub fn new(query: &Query) -> Merging {
+        let aggs = match query {
+            Query::Timeseries(q) => &q.aggregations,
+            Query::TopN(q) => &q.aggregations,
+            Query::GroupBy(q) => &q.aggregations,
+            Query::Scan(_) => return Merging::Scan(Vec::new()),
+            Query::Search(_) => return Merging::Search(SearchPartial::default()),
+            Query::TimeBoundary(_) => {
+                return Merging::TimeBoundary {
+                    min: None,
+                    max: None,
+                };
+            }
+            Query::SegmentMetadata(_) => return Merging::SegmentMetadata(Vec::new()),
+            Query::DataSourceMetadata(_) => {
+                return Merging::DataSourceMetadata { max_time: None };
+            }
+        };
+        Merging::Grouped(GroupMerger::new(aggs.iter().map(AggKind::of).collect()))
+    }
+
+    pub fn add(&mut self, part: Partial) -> Result<(), QueryError> {
+        match (self, part) {
+            (Merging::Grouped(m), Partial::Grouped(g)) => m.absorb(g),
+            (Merging::Scan(all), Partial::Scan(b)) => all.extend(b),
+            (Merging::Search(out), Partial::Search(s)) => {
+                for (k, v) in s.counts {
+                    *out.counts.entry(k).or_default() += v;
+                }
+            }
+            (Merging::TimeBoundary { min, max }, Partial::TimeBoundary { min: lo, max: hi }) => {
+                *min = min_opt(*min, lo);
+                *max = max_opt(*max, hi);
+            }
+            (Merging::SegmentMetadata(all), Partial::SegmentMetadata(a)) => all.extend(a),
+            (
+                Merging::DataSourceMetadata { max_time },
+                Partial::DataSourceMetadata { max_time: t },
+            ) => *max_time = max_opt(*max_time, t),
+            _ => return Err(mismatch()),
+        }
+        Ok(())
+    }
+
+    /// Combines two merges of the same query.
+    pub fn join(self, other: Merging) -> Result<Merging, QueryError> {
+        Ok(match (self, other) {
+            (Merging::Grouped(a), Merging::Grouped(b)) => Merging::Grouped(a.join(b)),
+            (mut a, b) => {
+                a.add(b.into_partial())?;
+                a
+            }
+        })
+    }
+
+    fn into_partial(self) -> Partial {
+        match self {
+            Merging::Grouped(m) => Partial::Grouped(m.finish()),
+            Merging::Scan(b) => Partial::Scan(b),
+            Merging::Search(s) => Partial::Search(s),
+            Merging::TimeBoundary { min, max } => Partial::TimeBoundary { min, max },
+            Merging::SegmentMetadata(a) => Partial::SegmentMetadata(a),
+            Merging::DataSourceMetadata { max_time } => Partial::DataSourceMetadata { max_time },
+        }
+    }
+
+    /// The merged partial. Scan batches come in segment order. A topN keeps, per time bucket, only the rows that can still reach
+    /// the answer: the best `max(threshold, minTopNThreshold)` by its metric, as on segments.
+    pub fn finish(self, query: &Query) -> Partial {
+        match (query, self.into_partial()) {
+            (Query::TopN(q), Partial::Grouped(g)) => Partial::Grouped(prune_topn(q, g)),
+            // Segments finish in any order; unordered scans still page the same way each time.
+            (_, Partial::Scan(mut batches)) => {
+                batches.sort_by(|a, b| a.segment_id.cmp(&b.segment_id));
+                Partial::Scan(batches)
+            }
+            (_, p) => p,
+        }
+    }
+}
+
+/// Merges partials of one query.
+pub fn merge(query: &Query, parts: Vec<Partial>) -> Result<Partial, QueryError> {
+    let mut merging = Merging::new(query);
+    for part in parts {
+        merging.add(part)?;
+    }
+    Ok(merging.finish(query))
+}
+
+fn prune_topn(q: &TopNQuery, mut g: GroupedPartial) -> GroupedPartial {
+    let numeric = match &q.metric {
+        TopNMetric::Dimension { .. } => false,
+        TopNMetric::Inverted(inner) => !matches!(**inner, TopNMetric::Dimension { .. }),
+        TopNMetric::Numeric(_) => true,
+    };
+    let keep = q.threshold.max(q.context.min_top_n_threshold());
+    if !numeric || keep == 0 || g.rows.len() <= keep {
+        return g;
+    }
+    let scorer = TopNScorer::new(q);
+    let mut scored: Vec<(i64, f64, usize)> = g
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.bucket, scorer.score(&r.aggs), i))
+        .collect();
+    scored.sort_unstable_by_key(|(b, _, _)| *b);
+    let mut kept = vec![false; g.rows.len()];
+    for bucket in scored.chunk_by_mut(|a, b| a.0 == b.0) {
+        let n = bucket.len().min(keep);
+        if bucket.len() > keep {
+            bucket.select_nth_unstable_by(keep - 1, |a, b| a.1.total_cmp(&b.1));
+        }
+        for (_, _, i) in &bucket[..n] {
+            kept[*i] = true;
+        }
+    }
+    let mut i = 0;
+    g.rows.retain(|_| {
+        i += 1;
+        kept[i - 1]
+    });
+    g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partial::{AggValue, GroupRow, KeyValue};
+
+    fn part(rows: &[(&str, i64)]) -> GroupedPartial {
+        GroupedPartial {
+            rows: rows
+                .iter()
+                .map(|(k, c)| GroupRow {
+                    bucket: 0,
+                    key: vec![KeyValue::Str(k.to_string())],
+                    aggs: vec![AggValue::Long(Some(*c))],
+                })
+                .collect(),
+            covered: Vec::new(),
+        }
+    }
+
+    fn topn(threshold: usize, min: usize) -> Query {
+        serde_json::from_value(serde_json::json!({
+            "queryType": "topN", "dataSource": "d", "intervals": ["2020/2021"],
+            "granularity": "all", "dimension": "k", "metric": "c", "threshold": threshold,
+            "aggregations": [{"type": "count", "name": "c"}],
+            "context": {"minTopNThreshold": min}
+        }))
+        .unwrap()
+    }
+
+    fn counts(p: &Partial) -> Vec<(String, i64)> {
+        let Partial::Grouped(g) = p else {
+            panic!("not grouped")
+        };
+        let mut out: Vec<(String, i64)> = g
+            .rows
+            .iter()
+            .map(|r| match (&r.key[0], &r.aggs[0]) {
+                (KeyValue::Str(k), AggValue::Long(Some(c))) => (k.clone(), *c),
+                other => panic!("unexpected row {other:?}"),
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn parallel_joins_equal_a_sequential_merge() {
+        let q = topn(10, 1000);
+        let parts = [
+            part(&[("a", 1), ("b", 2)]),
+            part(&[("b", 3), ("c", 4)]),
+            part(&[("a", 5), ("d", 6)]),
+        ];
+        let seq = merge(&q, parts.iter().cloned().map(Partial::Grouped).collect()).unwrap();
+        let mut left = Merging::new(&q);
+        left.add(Partial::Grouped(parts[0].clone())).unwrap();
+        let mut right = Merging::new(&q);
+        right.add(Partial::Grouped(parts[2].clone())).unwrap();
+        right.add(Partial::Grouped(parts[1].clone())).unwrap();
+        let joined = left.join(right).unwrap().finish(&q);
+        assert_eq!(counts(&seq), counts(&joined));
+        assert_eq!(
+            counts(&seq),
+            vec![
+                ("a".into(), 6),
+                ("b".into(), 5),
+                ("c".into(), 4),
+                ("d".into(), 6)
+            ]
+        );
+    }
+
+    #[test]
+    fn topn_merge_keeps_the_best_rows_per_bucket() {
+        let q = topn(1, 2);
+        let merged = merge(
+            &q,
+            vec![
+                Partial::Grouped(part(&[("a", 1), ("b", 7)])),
+                Partial::Grouped(part(&[("c", 4), ("a", 1)])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(counts(&merged), vec![("b".into(), 7), ("c".into(), 4)]);
+    }
+
+    #[test]
+    fn mismatched_partials_are_an_error() {
+        let q = topn(1, 1);
+        let err = merge(
+            &q,
+            vec![Partial::TimeBoundary {
+                min: None,
+                max: None,
+            }],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot merge"), "{err}");
+    }
+}
