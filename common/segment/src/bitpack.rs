@@ -45,6 +45,60 @@ pub fn pack(values: impl IntoIterator<Item = u64>, width: u8, out: &mut Vec<u8>)
     out.extend_from_slice(&[0u8; PADDING]);
 }
 
+#[inline(always)]
+fn word_at(data: &[u8], byte: usize) -> u64 {
+    u64::from_le_bytes(data[byte..byte + 8].try_into().unwrap_or([0; 8]))
+}
+
+/// Unpackers specialized per width: groups of eight values start on a byte boundary and span
+/// `W` bytes, so each group is one bounds check and eight shifts by constants, which the
+/// compiler unrolls. Widths up to 56 (a value plus its bit offset fits one `u64` read).
+macro_rules! fixed_width_unpacker {
+    ($name:ident, $t:ty) => {
+        #[inline(always)]
+        fn $name<const W: usize>(data: &[u8], first: usize, out: &mut [$t]) {
+            let mask: u64 = (1u64 << W) - 1;
+            let n = out.len();
+            let mut i = 0;
+            while i < n && (first + i) % 8 != 0 {
+                let bit = (first + i) * W;
+                out[i] = ((word_at(data, bit >> 3) >> (bit & 7)) & mask) as $t;
+                i += 1;
+            }
+            while i + 8 <= n {
+                let byte = (first + i) / 8 * W;
+                let group = &data[byte..byte + W + 8];
+                let dst = &mut out[i..i + 8];
+                for (j, slot) in dst.iter_mut().enumerate() {
+                    let bit = j * W;
+                    let word = u64::from_le_bytes(
+                        group[bit / 8..bit / 8 + 8].try_into().unwrap_or([0; 8]),
+                    );
+                    *slot = ((word >> (bit % 8)) & mask) as $t;
+                }
+                i += 8;
+            }
+            while i < n {
+                let bit = (first + i) * W;
+                out[i] = ((word_at(data, bit >> 3) >> (bit & 7)) & mask) as $t;
+                i += 1;
+            }
+        }
+    };
+}
+
+fixed_width_unpacker!(unpack_fixed_u32, u32);
+fixed_width_unpacker!(unpack_fixed_u64, u64);
+
+macro_rules! by_width {
+    ($f:ident, $w:expr, $data:expr, $first:expr, $out:expr, $fallback:expr; $($n:literal)*) => {
+        match $w {
+            $($n => $f::<$n>($data, $first, $out),)*
+            _ => $fallback,
+        }
+    };
+}
+
 /// Reads `out.len()` values of `width` bits starting at value index `first` from `data`.
 /// Returns false if `data` is too short (a corrupt or truncated part).
 #[inline]
@@ -55,21 +109,11 @@ pub fn unpack_u32(data: &[u8], width: u8, first: usize, out: &mut [u32]) -> bool
         return true;
     }
     let end_bit = (first + out.len()) * w;
-    if end_bit.div_ceil(8) + 8 > data.len() {
+    if end_bit.div_ceil(8) + 8 > data.len() || w > 32 {
         return false;
     }
-    let mask = if w >= 32 {
-        u64::from(u32::MAX)
-    } else {
-        (1u64 << w) - 1
-    };
-    let mut bit = first * w;
-    for slot in out.iter_mut() {
-        let byte = bit >> 3;
-        let word = u64::from_le_bytes(data[byte..byte + 8].try_into().unwrap_or([0; 8]));
-        *slot = ((word >> (bit & 7)) & mask) as u32;
-        bit += w;
-    }
+    by_width!(unpack_fixed_u32, w, data, first, out, unreachable!("width checked above");
+        1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32);
     true
 }
 
@@ -82,32 +126,29 @@ pub fn unpack_u64(data: &[u8], width: u8, first: usize, out: &mut [u64]) -> bool
         return true;
     }
     let end_bit = (first + out.len()) * w;
-    if end_bit.div_ceil(8) + 16 > data.len() {
+    if end_bit.div_ceil(8) + 16 > data.len() || w > 64 {
         return false;
     }
-    let mut bit = first * w;
-    if w <= 56 {
-        let mask = (1u64 << w) - 1;
-        for slot in out.iter_mut() {
-            let byte = bit >> 3;
-            let word = u64::from_le_bytes(data[byte..byte + 8].try_into().unwrap_or([0; 8]));
-            *slot = (word >> (bit & 7)) & mask;
-            bit += w;
-        }
-    } else {
-        let mask: u128 = if w == 64 {
-            u128::from(u64::MAX)
-        } else {
-            (1u128 << w) - 1
-        };
-        for slot in out.iter_mut() {
-            let byte = bit >> 3;
-            let word = u128::from_le_bytes(data[byte..byte + 16].try_into().unwrap_or([0; 16]));
-            *slot = ((word >> (bit & 7)) & mask) as u64;
-            bit += w;
-        }
-    }
+    by_width!(unpack_fixed_u64, w, data, first, out, unpack_wide(data, w, first, out);
+        1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28
+        29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56);
     true
+}
+
+/// Widths 57 to 64: a value and its bit offset may span nine bytes.
+fn unpack_wide(data: &[u8], w: usize, first: usize, out: &mut [u64]) {
+    let mask: u128 = if w == 64 {
+        u128::from(u64::MAX)
+    } else {
+        (1u128 << w) - 1
+    };
+    let mut bit = first * w;
+    for slot in out.iter_mut() {
+        let byte = bit >> 3;
+        let word = u128::from_le_bytes(data[byte..byte + 16].try_into().unwrap_or([0; 16]));
+        *slot = ((word >> (bit & 7)) & mask) as u64;
+        bit += w;
+    }
 }
 
 #[cfg(test)]

@@ -190,11 +190,10 @@ impl SegmentFile {
             let need =
                 |kind: &str| part(&part_name(i, kind)).ok_or_else(|| origin.err(kind, "missing"));
             let col = match c.kind {
-                ColumnType::String => {
-                    FileColumn::String(open_string(&origin, rows, c.multi_value, &need)?)
-                }
+                ColumnType::String => FileColumn::String(open_string(&origin, rows, c, &need)?),
                 ColumnType::Long if c.has_bitmap => {
-                    FileColumn::IndexedLong(open_indexed_long(&origin, rows, &need)?)
+                    let row_values = part(&part_name(i, "rowvalues"));
+                    FileColumn::IndexedLong(open_indexed_long(&origin, rows, &need, row_values)?)
                 }
                 ColumnType::Long | ColumnType::Float | ColumnType::Double => {
                     let blocks = NumericBlocks::open(need("values")?, rows)
@@ -239,9 +238,10 @@ impl SegmentFile {
 fn open_string(
     origin: &Origin,
     rows: usize,
-    multi: bool,
+    schema: &crate::schema::ColumnSchema,
     need: &dyn Fn(&str) -> Result<Bytes>,
 ) -> Result<FileString> {
+    let multi = schema.multi_value;
     let dict = StringDict::open(need("dict")?).map_err(|e| origin.err("dict", e))?;
     let cardinality = dict.len() as u32 + 1;
     let (single, multi_parts) = if multi {
@@ -263,8 +263,14 @@ fn open_string(
             None,
         )
     };
-    let bitmaps = BitmapIndex::open(need("bitmaps")?, cardinality as usize)
-        .map_err(|e| origin.err("bitmaps", e))?;
+    let bitmaps = if schema.has_bitmap {
+        Some(
+            BitmapIndex::open(need("bitmaps")?, cardinality as usize)
+                .map_err(|e| origin.err("bitmaps", e))?,
+        )
+    } else {
+        None
+    };
     let sketch_bytes = need("hll")?;
     Ok(FileString {
         origin: origin.clone(),
@@ -283,7 +289,8 @@ struct FileString {
     dict: StringDict,
     single: Option<PackedIds>,
     multi: Option<(PackedIds, PackedIds)>,
-    bitmaps: BitmapIndex,
+    /// None for `createBitmapIndex: false`: rows are found by scanning ids.
+    bitmaps: Option<BitmapIndex>,
     sketch_bytes: Bytes,
     sketch: OnceLock<Option<Hll>>,
     hashes: OnceLock<Vec<u64>>,
@@ -364,9 +371,70 @@ impl StringColumn for FileString {
     }
 
     fn bitmap(&self, id: u32) -> Result<Cow<'_, RoaringBitmap>> {
-        self.bitmaps
-            .get(id as usize)
-            .map_err(|e| self.origin.err("bitmaps", e))
+        match &self.bitmaps {
+            Some(b) => b
+                .get(id as usize)
+                .map_err(|e| self.origin.err("bitmaps", e)),
+            None => self.rows_with_ids(&[id]).map(Cow::Owned),
+        }
+    }
+
+    fn has_bitmaps(&self) -> bool {
+        self.bitmaps.is_some()
+    }
+
+    fn row_id(&self, row: u32) -> Result<Option<u32>> {
+        let Some(ids) = &self.single else {
+            return Ok(None);
+        };
+        let mut id = [0u32];
+        ids.read(row as usize, &mut id)
+            .map_err(|e| self.origin.err("ids", e))?;
+        Ok(Some(id[0]))
+    }
+
+    fn rows_with_ids(&self, ids: &[u32]) -> Result<RoaringBitmap> {
+        if let Some(b) = &self.bitmaps {
+            let mut maps = Vec::with_capacity(ids.len());
+            for id in ids {
+                maps.push(
+                    b.get(*id as usize)
+                        .map_err(|e| self.origin.err("bitmaps", e))?,
+                );
+            }
+            return Ok(roaring::MultiOps::union(maps.iter().map(|m| m.as_ref())));
+        }
+        // No index: one pass over the ids with a membership table.
+        let mut wanted = vec![false; self.cardinality() as usize];
+        for id in ids {
+            if let Some(w) = wanted.get_mut(*id as usize) {
+                *w = true;
+            }
+        }
+        let rows = match (&self.single, &self.multi) {
+            (Some(ids), _) => ids.len(),
+            (None, Some((offs, _))) => offs.len() - 1,
+            (None, None) => return Err(self.origin.err("ids", "missing")),
+        };
+        let mut out = RoaringBitmap::new();
+        let (mut offsets, mut block_ids) = (Vec::new(), Vec::new());
+        for block in 0..rows.div_ceil(BLOCK_ROWS) {
+            self.read_multi_ids(block, &mut offsets, &mut block_ids)?;
+            let base = (block * BLOCK_ROWS) as u32;
+            for (r, w) in offsets.windows(2).enumerate() {
+                let row = &block_ids[w[0] as usize..w[1] as usize];
+                // An empty row of a multi-value column holds the null id.
+                let hit = if row.is_empty() {
+                    wanted[0]
+                } else {
+                    row.iter().any(|id| wanted[*id as usize])
+                };
+                if hit {
+                    let _ = out.try_push(base + r as u32);
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn read_ids(&self, block: usize, out: &mut [u32]) -> Result<()> {
@@ -457,13 +525,19 @@ struct FileLongIndex {
     sketch: Hll,
     nulls: Option<RoaringBitmap>,
     hashes: OnceLock<Vec<u64>>,
+    /// Values in row order, kept for mostly-distinct columns.
+    row_values: Option<NumericBlocks>,
 }
 
 fn open_indexed_long(
     origin: &Origin,
     rows: usize,
     need: &dyn Fn(&str) -> Result<Bytes>,
+    row_values: Option<Bytes>,
 ) -> Result<FileLongIndex> {
+    let row_values = row_values
+        .map(|b| NumericBlocks::open(b, rows).map_err(|e| origin.err("rowvalues", e)))
+        .transpose()?;
     let raw = need("values")?;
     if raw.len() % 8 != 0 {
         return Err(origin.err("values", "length is not a multiple of 8"));
@@ -503,6 +577,7 @@ fn open_indexed_long(
         sketch,
         nulls,
         hashes: OnceLock::new(),
+        row_values,
     })
 }
 
@@ -556,6 +631,11 @@ impl NumericColumn for FileLongIndex {
     }
 
     fn read_i64(&self, block: usize, out: &mut [i64]) -> Result<()> {
+        if let Some(blocks) = &self.row_values {
+            return blocks
+                .read_i64(block, out)
+                .map_err(|e| self.origin.err("rowvalues", e));
+        }
         let mut ids = [0u32; BLOCK_ROWS];
         let n = self.read_block_ids(block, &mut ids)?;
         for (o, id) in out[..n].iter_mut().zip(&ids[..n]) {
@@ -569,6 +649,11 @@ impl NumericColumn for FileLongIndex {
     }
 
     fn read_f64(&self, block: usize, out: &mut [f64]) -> Result<()> {
+        if let Some(blocks) = &self.row_values {
+            return blocks
+                .read_f64(block, out)
+                .map_err(|e| self.origin.err("rowvalues", e));
+        }
         let mut ids = [0u32; BLOCK_ROWS];
         let n = self.read_block_ids(block, &mut ids)?;
         for (o, id) in out[..n].iter_mut().zip(&ids[..n]) {
@@ -641,6 +726,14 @@ impl LongIndex for FileLongIndex {
 
     fn read_ids(&self, block: usize, out: &mut [u32]) -> Result<()> {
         self.read_block_ids(block, out).map(|_| ())
+    }
+
+    fn row_id(&self, row: u32) -> Result<u32> {
+        let mut id = [0u32];
+        self.ids
+            .read(row as usize, &mut id)
+            .map_err(|e| self.origin.err("ids", e))?;
+        Ok(id[0])
     }
 
     fn values_sketch(&self) -> Option<Cow<'_, Hll>> {

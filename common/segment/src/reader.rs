@@ -59,10 +59,27 @@ pub trait StringColumn: Send + Sync {
     fn for_each_value(&self, f: &mut dyn FnMut(u32, &str)) -> Result<()>;
     /// Ids whose values fall within the bounds; only for sorted columns.
     fn id_range(&self, lower: Bound<&str>, upper: Bound<&str>) -> Result<Option<Range<u32>>>;
-    /// Rows holding `id`.
+    /// Rows holding `id` (computed by a scan when the column has no bitmap index).
     fn bitmap(&self, id: u32) -> Result<Cow<'_, RoaringBitmap>>;
+    /// Whether `bitmap` reads a stored index (false for `createBitmapIndex: false`).
+    fn has_bitmaps(&self) -> bool {
+        true
+    }
+    /// Rows holding any of `ids`.
+    fn rows_with_ids(&self, ids: &[u32]) -> Result<RoaringBitmap> {
+        let mut out = RoaringBitmap::new();
+        for id in ids {
+            out |= self.bitmap(*id)?.as_ref();
+        }
+        Ok(out)
+    }
     /// Ids of block `block` (single-value columns).
     fn read_ids(&self, block: usize, out: &mut [u32]) -> Result<()>;
+    /// The id of one row without decoding its block, where the layout allows it (single-value
+    /// segment files); None otherwise.
+    fn row_id(&self, _row: u32) -> Result<Option<u32>> {
+        Ok(None)
+    }
     /// Ids of block `block` as per-row offsets into `ids` (`offsets.len() == rows + 1`).
     fn read_multi_ids(
         &self,
@@ -110,6 +127,8 @@ pub trait LongIndex: Send + Sync {
         Ok(self.bitmap(id)?.len())
     }
     fn read_ids(&self, block: usize, out: &mut [u32]) -> Result<()>;
+    /// The id of one row without decoding its block.
+    fn row_id(&self, row: u32) -> Result<u32>;
     fn values_sketch(&self) -> Option<Cow<'_, Hll>>;
     /// The sketch hash of every id's value (0 for the null id).
     fn value_hashes(&self) -> Cow<'_, [u64]> {

@@ -14,7 +14,7 @@ use crate::codec::{bitmaps, dictionary, ids, sketches};
 use crate::error::{Result, SegmentError};
 use crate::format::{FORMAT_VERSION, Footer, HEADER_LEN, MAGIC, PartRef, TAIL_MAGIC, part_name};
 use crate::hll::{Hll, hash_i64, hash_str};
-use crate::schema::{ColumnStats, ColumnType, SegmentSchema};
+use crate::schema::{ColumnStats, SegmentSchema};
 
 /// A column ready to write. String dictionaries hold the sorted distinct non-null values; id
 /// `i + 1` stands for `dict[i]` and id 0 for null.
@@ -126,8 +126,7 @@ fn write_to<W: Write>(out: W, data: &SegmentData) -> std::io::Result<u64> {
     )?;
     let mut stats = Vec::with_capacity(data.columns.len());
     for (i, (col, schema)) in data.columns.iter().zip(&data.schema.columns).enumerate() {
-        let indexed_long = schema.kind == ColumnType::Long && schema.has_bitmap;
-        stats.push(write_column(&mut sink, i, col, indexed_long)?);
+        stats.push(write_column(&mut sink, i, col, schema.has_bitmap)?);
     }
     let footer = Footer {
         format_version: FORMAT_VERSION,
@@ -203,7 +202,7 @@ fn write_column<W: Write>(
     sink: &mut PartSink<W>,
     i: usize,
     col: &ColumnData,
-    indexed_long: bool,
+    with_bitmaps: bool,
 ) -> std::io::Result<ColumnStats> {
     let mut stats = ColumnStats::default();
     let mut size = 0;
@@ -211,12 +210,14 @@ fn write_column<W: Write>(
         ColumnData::String { dict, ids: row_ids } => {
             size += write_dictionary(sink, i, dict, &mut stats)?;
             size += sink.put(part_name(i, "ids"), &ids::encode(row_ids))?;
-            let bms = bitmaps_for(
-                dict.len() + 1,
-                row_ids.iter().enumerate().map(|(r, id)| (r as u32, *id)),
-            );
-            stats.has_nulls = !bms[0].is_empty();
-            size += sink.put(part_name(i, "bitmaps"), &encode_bitmaps(&bms)?)?;
+            stats.has_nulls = row_ids.contains(&0);
+            if with_bitmaps {
+                let bms = bitmaps_for(
+                    dict.len() + 1,
+                    row_ids.iter().enumerate().map(|(r, id)| (r as u32, *id)),
+                );
+                size += sink.put(part_name(i, "bitmaps"), &encode_bitmaps(&bms)?)?;
+            }
         }
         ColumnData::MultiString {
             dict,
@@ -231,11 +232,14 @@ fn write_column<W: Write>(
                     .iter()
                     .map(move |id| (r as u32, *id))
             });
-            let bms = bitmaps_for(dict.len() + 1, rows);
-            stats.has_nulls = !bms[0].is_empty();
-            size += sink.put(part_name(i, "bitmaps"), &encode_bitmaps(&bms)?)?;
+            // An empty row holds the null id.
+            stats.has_nulls = values.contains(&0) || offsets.windows(2).any(|w| w[0] == w[1]);
+            if with_bitmaps {
+                let bms = bitmaps_for(dict.len() + 1, rows);
+                size += sink.put(part_name(i, "bitmaps"), &encode_bitmaps(&bms)?)?;
+            }
         }
-        ColumnData::Long { values, nulls } if indexed_long => {
+        ColumnData::Long { values, nulls } if with_bitmaps => {
             let mut distinct: Vec<i64> = values
                 .iter()
                 .enumerate()
@@ -284,6 +288,14 @@ fn write_column<W: Write>(
                 ranges.extend_from_slice(&hi.to_le_bytes());
             }
             size += sink.put(part_name(i, "ranges"), &ranges)?;
+            // Mostly-distinct values: reading a value per row through the ids is a random
+            // gather, so the values are kept in row order too.
+            if distinct.len() * ROW_ORDER_VALUES_IDS_PER_ROW > values.len() {
+                size += sink.put(
+                    part_name(i, "rowvalues"),
+                    &numeric::encode(NumValues::Long(values), &|r| nulls.contains(r as u32)),
+                )?;
+            }
             let mut sketch = Hll::new();
             distinct.iter().for_each(|v| sketch.add_hash(hash_i64(*v)));
             sketch.normalize();
@@ -336,6 +348,10 @@ fn write_dictionary<W: Write>(
     stats.max_value = dict.last().cloned();
     Ok(size)
 }
+
+/// Indexed longs with more than one distinct value per this many rows also store their values in
+/// row order (sums over such a column ran 2.6x slower through the ids).
+const ROW_ORDER_VALUES_IDS_PER_ROW: usize = 4;
 
 fn write_numeric<W: Write>(
     sink: &mut PartSink<W>,

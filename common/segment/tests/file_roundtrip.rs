@@ -118,6 +118,8 @@ fn build(input: &Input) -> SegmentData {
                 col("m", ColumnType::String, ColumnRole::Dimension, true, true),
                 col("l", ColumnType::Long, ColumnRole::Dimension, false, false),
                 col("li", ColumnType::Long, ColumnRole::Dimension, false, true),
+                // Indexed and mostly distinct: also stored in row order.
+                col("lh", ColumnType::Long, ColumnRole::Dimension, false, true),
                 col("d", ColumnType::Double, ColumnRole::Metric, false, false),
                 col("f", ColumnType::Float, ColumnRole::Metric, false, false),
                 col(
@@ -152,6 +154,10 @@ fn build(input: &Input) -> SegmentData {
             ColumnData::Long {
                 values: input.indexed.iter().map(|v| v.unwrap_or(0)).collect(),
                 nulls: nulls_of(input.indexed.iter().map(Option::is_none).collect()),
+            },
+            ColumnData::Long {
+                values: input.longs.iter().map(|v| v.unwrap_or(0)).collect(),
+                nulls: nulls_of(input.longs.iter().map(Option::is_none).collect()),
             },
             ColumnData::Double {
                 values: input.doubles.iter().map(|v| v.unwrap_or(0.0)).collect(),
@@ -196,6 +202,7 @@ fn expected_rows(input: &Input) -> Vec<serde_json::Map<String, Value>> {
                 "m": multi,
                 "l": input.longs[i],
                 "li": input.indexed[i],
+                "lh": input.longs[i],
                 "d": input.doubles[i],
                 "f": f64::from(input.floats[i]),
                 "h": sketch as f64,
@@ -209,6 +216,29 @@ fn expected_rows(input: &Input) -> Vec<serde_json::Map<String, Value>> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// String columns written without bitmap indexes find the same rows by scanning ids.
+    #[test]
+    fn unindexed_strings_find_the_rows_bitmaps_find(input in input_strategy(), picks in proptest::collection::vec(0u32..40, 0..6)) {
+        let indexed = build(&input);
+        let mut plain = indexed.clone();
+        for c in plain.schema.columns.iter_mut().filter(|c| c.kind == ColumnType::String) {
+            c.has_bitmap = false;
+        }
+        let with = SegmentFile::from_bytes(write_vec(&indexed).unwrap().into(), "with").unwrap();
+        let without = SegmentFile::from_bytes(write_vec(&plain).unwrap().into(), "without").unwrap();
+        prop_assert_eq!(dump::rows(&with).unwrap(), dump::rows(&without).unwrap());
+        for name in ["s", "m"] {
+            let (eddy_segment::ColumnRef::String(a), eddy_segment::ColumnRef::String(b)) =
+                (with.column(name).unwrap(), without.column(name).unwrap()) else { panic!("{name} is a string column") };
+            prop_assert!(a.has_bitmaps() && !b.has_bitmaps());
+            for id in 0..a.cardinality() {
+                prop_assert_eq!(a.bitmap(id).unwrap().into_owned(), b.bitmap(id).unwrap().into_owned(), "{} id {}", name, id);
+            }
+            let ids: Vec<u32> = picks.iter().map(|p| p % a.cardinality()).collect();
+            prop_assert_eq!(a.rows_with_ids(&ids).unwrap(), b.rows_with_ids(&ids).unwrap(), "{} ids {:?}", name, ids);
+        }
+    }
 
     #[test]
     fn write_then_read_is_identity(input in input_strategy()) {
@@ -233,6 +263,21 @@ proptest! {
             }
         }
         prop_assert_eq!(total as usize, input.time.len());
+        // The mostly-distinct indexed column reads the same through row order and through ids.
+        let eddy_segment::ColumnRef::Numeric(lh) = file.column("lh").unwrap() else { panic!("lh is numeric") };
+        let index = lh.index().unwrap();
+        let mut block = vec![0i64; eddy_segment::BLOCK_ROWS];
+        for b in 0..input.time.len().div_ceil(eddy_segment::BLOCK_ROWS) {
+            lh.read_i64(b, &mut block).unwrap();
+            let start = b * eddy_segment::BLOCK_ROWS;
+            for (k, v) in input.longs[start..(start + eddy_segment::BLOCK_ROWS).min(input.time.len())].iter().enumerate() {
+                let by_id = index.value(index.row_id((start + k) as u32).unwrap());
+                prop_assert_eq!(by_id, *v);
+                if let Some(v) = v {
+                    prop_assert_eq!(block[k], *v);
+                }
+            }
+        }
         // Block ranges cover block values.
         let eddy_segment::ColumnRef::Numeric(li) = file.column("li").unwrap() else { panic!("li is numeric") };
         for b in 0..input.time.len().div_ceil(eddy_segment::BLOCK_ROWS) {

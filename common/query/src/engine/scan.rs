@@ -95,6 +95,9 @@ pub fn scan_segment(
     Ok(out)
 }
 
+/// Blocks with fewer selected rows than this read ids row by row where the column allows it.
+const SPARSE_BLOCK_ROWS: usize = 64;
+
 /// Values of `rows` (any order) for `columns`, in the order of `rows`.
 fn fetch(
     segment: &dyn SegmentReader,
@@ -118,60 +121,64 @@ fn fetch(
     let mut ids = Vec::new();
     let mut sketches = Vec::new();
     for name in columns {
-        let mut checked = usize::MAX;
-        // Block currently decoded into the buffers for this column.
-        let mut loaded = usize::MAX;
-        for &(b, i) in &by_block {
-            let r = rows[i] as usize;
-            let off = r % BLOCK_ROWS;
-            if b != checked {
-                ctx.check()?;
-                checked = b;
-            }
-            let need = |loaded: &mut usize| {
-                let fresh = *loaded != b;
-                *loaded = b;
-                fresh
-            };
-            let value = if name == TIME_COLUMN {
-                if need(&mut loaded) {
-                    segment.time().read_i64(b, &mut longs)?;
-                }
-                Value::from(longs[off])
-            } else {
-                match segment.column(name) {
-                    None => Value::Null,
-                    Some(ColumnRef::String(col)) => {
-                        if need(&mut loaded) {
-                            col.read_multi_ids(b, &mut offsets, &mut ids)?;
-                        }
-                        let row_ids = &ids[offsets[off] as usize..offsets[off + 1] as usize];
-                        let mut vals = Vec::with_capacity(row_ids.len());
-                        for id in row_ids {
-                            vals.push(
-                                col.value(*id)?
-                                    .map_or(Value::Null, |s| Value::String(s.into_owned())),
-                            );
-                        }
-                        if col.is_multi_value() && vals.len() != 1 {
-                            if vals.is_empty() {
-                                Value::Null
-                            } else {
-                                Value::Array(vals)
+        let column = if name == TIME_COLUMN {
+            Some(ColumnRef::Numeric(segment.time()))
+        } else {
+            segment.column(name)
+        };
+        for block in by_block.chunk_by(|a, b| a.0 == b.0) {
+            ctx.check()?;
+            let b = block[0].0;
+            let sparse = block.len() < SPARSE_BLOCK_ROWS;
+            match column {
+                None => block.iter().for_each(|(_, i)| out[*i].push(Value::Null)),
+                Some(ColumnRef::String(col)) => {
+                    let single = if sparse && !col.is_multi_value() {
+                        let mut got = Vec::with_capacity(block.len());
+                        for (_, i) in block {
+                            match col.row_id(rows[*i])? {
+                                Some(id) => got.push(id),
+                                None => break,
                             }
-                        } else {
-                            vals.pop().unwrap_or(Value::Null)
                         }
+                        (got.len() == block.len()).then_some(got)
+                    } else {
+                        None
+                    };
+                    if let Some(got) = single {
+                        for ((_, i), id) in block.iter().zip(got) {
+                            let v = col.value(id)?;
+                            out[*i].push(v.map_or(Value::Null, |s| Value::String(s.into_owned())));
+                        }
+                        continue;
                     }
-                    Some(ColumnRef::Numeric(col)) => {
-                        if need(&mut loaded) {
-                            if col.kind() == NumKind::Long {
-                                col.read_i64(b, &mut longs)?;
-                            } else {
-                                col.read_f64(b, &mut doubles)?;
-                            }
+                    col.read_multi_ids(b, &mut offsets, &mut ids)?;
+                    for (_, i) in block {
+                        let off = rows[*i] as usize % BLOCK_ROWS;
+                        let row_ids = &ids[offsets[off] as usize..offsets[off + 1] as usize];
+                        out[*i].push(string_value(col, row_ids)?);
+                    }
+                }
+                Some(ColumnRef::Numeric(col)) => {
+                    let nulls = col.nulls();
+                    let is_null = |r: u32| nulls.is_some_and(|n| n.contains(r));
+                    if let (true, Some(index)) = (sparse, col.index()) {
+                        for (_, i) in block {
+                            let r = rows[*i];
+                            let v = index.value(index.row_id(r)?).filter(|_| !is_null(r));
+                            out[*i].push(v.map_or(Value::Null, Value::from));
                         }
-                        if col.nulls().is_some_and(|n| n.contains(r as u32)) {
+                        continue;
+                    }
+                    if col.kind() == NumKind::Long {
+                        col.read_i64(b, &mut longs)?;
+                    } else {
+                        col.read_f64(b, &mut doubles)?;
+                    }
+                    for (_, i) in block {
+                        let r = rows[*i];
+                        let off = r as usize % BLOCK_ROWS;
+                        out[*i].push(if is_null(r) {
                             Value::Null
                         } else {
                             match col.kind() {
@@ -179,22 +186,44 @@ fn fetch(
                                 NumKind::Float => json_f32(doubles[off] as f32),
                                 NumKind::Double => json_f64(doubles[off]),
                             }
-                        }
-                    }
-                    Some(ColumnRef::Sketch(col)) => {
-                        if need(&mut loaded) {
-                            col.read(b, &mut sketches)?;
-                        }
-                        let mut bytes = Vec::new();
-                        sketches[off].to_bytes(&mut bytes);
-                        Value::String(base64_encode(&bytes))
+                        });
                     }
                 }
-            };
-            out[i].push(value);
+                Some(ColumnRef::Sketch(col)) => {
+                    col.read(b, &mut sketches)?;
+                    for (_, i) in block {
+                        let mut bytes = Vec::new();
+                        sketches[rows[*i] as usize % BLOCK_ROWS].to_bytes(&mut bytes);
+                        out[*i].push(Value::String(base64_encode(&bytes)));
+                    }
+                }
+            }
         }
     }
     Ok(out)
+}
+
+/// A row's value of a string column: null, a string, or an array for multi-value rows.
+fn string_value(
+    col: &dyn eddy_segment::StringColumn,
+    row_ids: &[u32],
+) -> Result<Value, QueryError> {
+    let mut vals = Vec::with_capacity(row_ids.len());
+    for id in row_ids {
+        vals.push(
+            col.value(*id)?
+                .map_or(Value::Null, |s| Value::String(s.into_owned())),
+        );
+    }
+    Ok(if col.is_multi_value() && vals.len() != 1 {
+        if vals.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(vals)
+        }
+    } else {
+        vals.pop().unwrap_or(Value::Null)
+    })
 }
 
 fn base64_encode(data: &[u8]) -> String {

@@ -70,6 +70,44 @@ pub fn search_segment(
                         ids.push((id, v.to_string()));
                     }
                 })?;
+                if !col.has_bitmaps() {
+                    // No index: one pass over the selected rows' ids.
+                    let mut slot = vec![usize::MAX; col.cardinality() as usize];
+                    for (i, (id, _)) in ids.iter().enumerate() {
+                        slot[*id as usize] = i;
+                    }
+                    let (mut offsets, mut block_ids) = (Vec::new(), Vec::new());
+                    let mut current = usize::MAX;
+                    for r in rows.iter() {
+                        let b = r as usize / BLOCK_ROWS;
+                        if b != current {
+                            col.read_multi_ids(b, &mut offsets, &mut block_ids)?;
+                            if bucketed {
+                                segment.time().read_i64(b, &mut times)?;
+                            }
+                            current = b;
+                        }
+                        let off = r as usize % BLOCK_ROWS;
+                        let row = &block_ids[offsets[off] as usize..offsets[off + 1] as usize];
+                        for (j, id) in row.iter().enumerate() {
+                            // A value repeated within a row counts the row once.
+                            if row[..j].contains(id) {
+                                continue;
+                            }
+                            if let Some((_, value)) = ids.get(slot[*id as usize]) {
+                                let bucket = if bucketed {
+                                    bucketer.bucket_start(times[off])
+                                } else {
+                                    eddy_types::time::MIN_INSTANT
+                                };
+                                *out.counts
+                                    .entry((bucket, dim.clone(), value.clone()))
+                                    .or_default() += 1;
+                            }
+                        }
+                    }
+                    continue;
+                }
                 for (id, value) in ids {
                     let hits = col.bitmap(id)?.into_owned() & &rows;
                     if hits.is_empty() {

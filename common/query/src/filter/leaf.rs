@@ -687,6 +687,9 @@ impl Leaf {
             }
             pred => matching_ids(col, pred)?,
         };
+        if !col.has_bitmaps() {
+            return Ok(col.rows_with_ids(&ids)?);
+        }
         union_ids(ids, col.cardinality(), col.is_multi_value(), n, &|id| {
             col.bitmap(id).map_err(QueryError::from)
         })

@@ -31,7 +31,7 @@ fn schema() -> DataSchema {
         "dataSource": "t",
         "timestampSpec": {"column": "ts"},
         "dimensionsSpec": {"dimensions": [
-            "s1", "s2", "m",
+            "s1", {"type": "string", "name": "s2", "createBitmapIndex": false}, "m",
             {"type": "long", "name": "l", "createBitmapIndex": true},
             {"type": "long", "name": "l2"},
             {"type": "double", "name": "d"}

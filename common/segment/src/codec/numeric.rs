@@ -180,11 +180,16 @@ fn encode_block(kind: NumKind, bits: &[u64], lo: u64, hi: u64) -> (u8, Vec<u8>) 
         NumKind::Float => candidates.push((ENC_RAW, n * 4)),
         NumKind::Double => candidates.push((ENC_RAW, n * 8)),
     }
-    let (enc, _) = candidates
+    let (mut enc, size) = candidates
         .iter()
         .copied()
         .min_by_key(|(_, size)| *size)
         .unwrap_or((ENC_RAW, 0));
+    // Bit-unpacking nearly full-width values costs more than it saves: plain little-endian
+    // words decode at memory speed (a 63-bit FOR made sums 1.4x slower than DuckDB's).
+    if kind == NumKind::Long && size * 8 > n * 8 * 7 {
+        enc = ENC_RAW;
+    }
     let mut payload = Vec::new();
     match enc {
         ENC_DICT => {
