@@ -30,10 +30,11 @@ fn rows() -> Vec<Map<String, Value>> {
         .map(|i| {
             let r = next();
             let user = (r % 50_000) * (r % 7 + 1);
+            let country = ["US", "DE", "FR", "IN", "BR", "JP", "GB", "NL"][(r >> 20) as usize % 8];
             json!({
                 "t": T0 + i as i64 * 400,
                 "url": format!("http://site{}.example/page/{}", r % 300, (r >> 8) % 2000),
-                "country": ["US", "DE", "FR", "IN", "BR", "JP", "GB", "NL"][(r >> 20) as usize % 8],
+                "country": country,
                 "user": user,
                 "adv": if r % 50 == 0 { (r >> 30) % 10 } else { 0 },
                 "latency": (r >> 40) % 1000,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub node: NodeSection,
@@ -36,7 +36,7 @@ pub struct HttpSection {
     pub max_body_bytes: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSection {
     /// Deep storage URI: file:///dir, memory://, s3://bucket/prefix, gs://bucket/prefix.
@@ -86,20 +86,6 @@ pub struct LogSection {
     pub format: String,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            node: NodeSection::default(),
-            http: HttpSection::default(),
-            storage: StorageSection::default(),
-            query: QuerySection::default(),
-            ingest: IngestSection::default(),
-            coordinator: CoordinatorSection::default(),
-            log: LogSection::default(),
-        }
-    }
-}
-
 impl Default for NodeSection {
     fn default() -> Self {
         NodeSection {
@@ -114,16 +100,6 @@ impl Default for HttpSection {
         HttpSection {
             addr: "127.0.0.1:8888".into(),
             max_body_bytes: 256 << 20,
-        }
-    }
-}
-
-impl Default for StorageSection {
-    fn default() -> Self {
-        StorageSection {
-            deep: None,
-            cache_dir: None,
-            cache_max_bytes: 0,
         }
     }
 }

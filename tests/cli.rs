@@ -1,6 +1,9 @@
 //! The `eddy` binary as a user runs it: configuration errors, the bound-address log line,
 //! graceful shutdown on SIGTERM, and `eddy ingest` against a running node.
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -11,18 +14,29 @@ use common::repo_path;
 
 const EDDY: &str = env!("CARGO_BIN_EXE_eddy");
 
+/// A child process that is killed when the test ends, even by a failed assertion.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `eddy standalone` on a free port and returns it with its base URL (read from the log).
-fn spawn_standalone(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(EDDY)
+fn spawn_standalone(data_dir: &std::path::Path) -> (Node, String) {
+    let child = Command::new(EDDY)
         .args(["standalone", "--http-addr", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("spawn eddy");
-    let stdout = child.stdout.take().expect("stdout");
+    let mut child = Node(child);
+    let stdout = child.0.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -109,7 +123,7 @@ fn sigterm_stops_gracefully_and_ingest_follows_a_task() {
         .unwrap();
     assert_eq!(health, "true");
 
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -117,13 +131,13 @@ fn sigterm_stops_gracefully_and_ingest_follows_a_task() {
             .unwrap()
             .success()
     );
-    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let status = wait_exit(&mut child.0, Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
 
     // A refused spec is reported with the server's reason.
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"type":"index_parallel","spec":{"dataSchema":{"dataSource":"x"},"ioConfig":{"inputSource":{"type":"inline","data":""},"inputFormat":{"type":"xml"}}}}"#).unwrap();
-    let (mut child, url) = spawn_standalone(&dir.path().join("data"));
+    let (_node, url) = spawn_standalone(&dir.path().join("data"));
     let out = Command::new(EDDY)
         .args(["ingest"])
         .arg(&bad)
@@ -136,6 +150,4 @@ fn sigterm_stops_gracefully_and_ingest_follows_a_task() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -2,6 +2,9 @@
 //! checked against values computed independently from the sample data, and bad input answered
 //! with clear errors while the node keeps serving.
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,6 +1,9 @@
 //! Restarts: published data answers the same after a stop and start, and a damaged segment
 //! file makes queries over it fail clearly while the rest keeps serving.
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use reqwest::StatusCode;

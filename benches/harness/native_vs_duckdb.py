@@ -3,7 +3,7 @@
 hits-like data, for ClickBench queries 1-8, 11-13, 16, 20 and 21. Also measures Eddy's segment
 build rate and segment size against the Parquet+zstd file.
 
-Hot time, as ClickBench defines it: the best of runs 2 and 3. Answers are compared (distinct
+Hot time: the best of runs 2..N (N = --runs, default 5). Answers are compared (distinct
 counts within 2%) so a fast wrong answer cannot pass.
 
     benches/harness/run native --rows 10000000

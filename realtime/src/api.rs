@@ -149,7 +149,7 @@ fn list(
         .values()
         .filter(|t| keep(t) && datasource.is_none_or(|d| t.datasource.as_str() == d))
         .collect();
-    tasks.sort_by(|a, b| b.created.cmp(&a.created));
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.created));
     Json(Value::Array(
         tasks.into_iter().map(|t| status_json(r, t)).collect(),
     ))

@@ -84,7 +84,7 @@ pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, 
                 }
                 i += 2;
             }
-            return if args.len() % 2 == 0 {
+            return if args.len().is_multiple_of(2) {
                 eval(&args[args.len() - 1], row)
             } else {
                 Ok(V::Null)

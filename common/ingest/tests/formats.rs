@@ -1,5 +1,8 @@
 //! Every input format read end to end through the row pipeline.
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 

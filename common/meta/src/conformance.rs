@@ -1,6 +1,9 @@
 //! A behavioural test suite every `MetadataStore` must pass (the embedded one and, later, the
 //! Raft one), so both keep one contract.
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 use serde_json::json;
 
 use eddy_types::{DataSourceName, Interval, SegmentId, TaskId};

@@ -1,6 +1,9 @@
 //! The embedded store passes the shared conformance suite and keeps every acknowledged write
 //! across restarts, torn writes and snapshots.
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::sync::Arc;
 

@@ -636,16 +636,17 @@ impl NumericColumn for FileLongIndex {
                 .read_i64(block, out)
                 .map_err(|e| self.origin.err("rowvalues", e));
         }
-        let mut ids = [0u32; BLOCK_ROWS];
-        let n = self.read_block_ids(block, &mut ids)?;
-        for (o, id) in out[..n].iter_mut().zip(&ids[..n]) {
-            *o = if *id == 0 {
-                0
-            } else {
-                self.values[*id as usize - 1]
-            };
-        }
-        Ok(())
+        crate::scratch::with_ids(|ids| {
+            let n = self.read_block_ids(block, ids)?;
+            for (o, id) in out[..n].iter_mut().zip(&ids[..n]) {
+                *o = if *id == 0 {
+                    0
+                } else {
+                    self.values[*id as usize - 1]
+                };
+            }
+            Ok(())
+        })
     }
 
     fn read_f64(&self, block: usize, out: &mut [f64]) -> Result<()> {
@@ -654,15 +655,17 @@ impl NumericColumn for FileLongIndex {
                 .read_f64(block, out)
                 .map_err(|e| self.origin.err("rowvalues", e));
         }
-        let mut ids = [0u32; BLOCK_ROWS];
-        let n = self.read_block_ids(block, &mut ids)?;
-        for (o, id) in out[..n].iter_mut().zip(&ids[..n]) {
-            *o = if *id == 0 {
-                0.0
-            } else {
-                self.values[*id as usize - 1] as f64
-            };
-        }
+        crate::scratch::with_ids(|ids| {
+            let n = self.read_block_ids(block, ids)?;
+            for (o, id) in out[..n].iter_mut().zip(&ids[..n]) {
+                *o = if *id == 0 {
+                    0.0
+                } else {
+                    self.values[*id as usize - 1] as f64
+                };
+            }
+            Ok::<(), SegmentError>(())
+        })?;
         Ok(())
     }
 

@@ -109,8 +109,27 @@ impl Hll {
     /// Sorts and dedups a sparse sketch, turning it dense when it grows past the limit.
     pub fn normalize(&mut self) {
         if let Hll::Sparse(v) = self {
-            v.sort_unstable();
-            v.dedup();
+            // Hashes added since the last normalize follow a sorted prefix: sort only those
+            // and merge.
+            let sorted = v.windows(2).take_while(|w| w[0] < w[1]).count() + 1;
+            if sorted < v.len() {
+                v[sorted..].sort_unstable();
+                let mut merged = Vec::with_capacity(v.len());
+                let (mut a, mut b) = (0, sorted);
+                while a < sorted || b < v.len() {
+                    let next = if b == v.len() || (a < sorted && v[a] <= v[b]) {
+                        a += 1;
+                        v[a - 1]
+                    } else {
+                        b += 1;
+                        v[b - 1]
+                    };
+                    if merged.last() != Some(&next) {
+                        merged.push(next);
+                    }
+                }
+                *v = merged;
+            }
             if v.len() > SPARSE_LIMIT {
                 let mut regs = vec![0u8; REGISTERS].into_boxed_slice();
                 for h in v.iter() {
@@ -343,6 +362,26 @@ fn ertl_estimate(regs: &[u8]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Normalizing in rounds (sorted prefix + new tail) equals sorting everything once.
+        #[test]
+        fn normalize_in_rounds_is_sort_and_dedup(rounds in proptest::collection::vec(proptest::collection::vec(0u64..500, 0..300), 1..5)) {
+            let mut h = Hll::new();
+            let mut all = Vec::new();
+            for r in &rounds {
+                for x in r {
+                    h.add_hash(*x);
+                    all.push(*x);
+                }
+                h.normalize();
+            }
+            all.sort_unstable();
+            all.dedup();
+            let Hll::Sparse(v) = &h else { panic!("few values stay sparse") };
+            proptest::prop_assert_eq!(v, &all);
+        }
+    }
 
     #[test]
     fn small_counts_are_exact() {

@@ -20,6 +20,7 @@ pub mod incremental;
 pub mod input;
 pub mod reader;
 pub mod schema;
+mod scratch;
 pub mod writer;
 
 pub use error::SegmentError;

@@ -1,6 +1,9 @@
 //! Whole-file properties: what is written reads back identically through `SegmentReader`, and a
 //! damaged or truncated file never opens (no panic, no wrong answer).
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;

@@ -1,5 +1,8 @@
 //! Upload, download and cache verification on the file and memory backends.
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 use eddy_storage::{DeepStorage, SegmentCache, StorageError};
 use eddy_types::{DataSourceName, Interval, SegmentId};
 

@@ -138,8 +138,7 @@ impl Granularity {
                         period.seconds,
                         period.millis,
                     ]
-                    .iter()
-                    .any(|v| *v == 1);
+                    .contains(&1);
                 let origin = match origin {
                     Some(o) => o,
                     // A single week floors to Monday; 1970-01-05 was a Monday.

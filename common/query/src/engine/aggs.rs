@@ -33,6 +33,10 @@ impl Rows<'_> {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     #[inline]
     pub fn get(&self, i: usize) -> usize {
         match self {
@@ -68,6 +72,8 @@ pub trait Agg {
     fn whole_segment(&mut self, _group: usize, _num_rows: usize) -> bool {
         false
     }
+    /// Called once after the last update, before values are read.
+    fn seal(&mut self) {}
     fn value(&self, group: usize) -> AggValue;
 }
 
@@ -254,6 +260,8 @@ trait Accum: Copy {
     fn block_range(col: &dyn NumericColumn, block: usize) -> Option<Option<(Self, Self)>>;
     /// `value * count`, for sums from per-value row counts.
     fn times(value: i64, count: u64) -> Self;
+    /// Sum of a slice.
+    fn sum(values: &[Self]) -> Self;
 }
 
 impl Accum for i64 {
@@ -271,6 +279,10 @@ impl Accum for i64 {
     fn times(value: i64, count: u64) -> Self {
         value.wrapping_mul(count as i64)
     }
+
+    fn sum(values: &[Self]) -> Self {
+        values.iter().fold(0i64, |a, v| a.wrapping_add(*v))
+    }
 }
 
 impl Accum for f64 {
@@ -285,6 +297,20 @@ impl Accum for f64 {
 
     fn times(value: i64, count: u64) -> Self {
         value as f64 * count as f64
+    }
+
+    /// Eight running sums, so additions do not wait on each other (the order of a double sum
+    /// across rows is unspecified in Druid too).
+    fn sum(values: &[Self]) -> Self {
+        let mut lanes = [0.0f64; 8];
+        let chunks = values.chunks_exact(8);
+        let tail: f64 = chunks.remainder().iter().sum();
+        for c in chunks {
+            for (l, v) in lanes.iter_mut().zip(c) {
+                *l += v;
+            }
+        }
+        lanes.iter().sum::<f64>() + tail
     }
 }
 
@@ -411,10 +437,7 @@ macro_rules! numeric_agg {
                 match (groups, rows, any_null, self.op) {
                     // Whole block into one group, no nulls: a straight reduction.
                     (Groups::One(g), Rows::All(n), false, Op::Sum) => {
-                        let s: $t = vals[..n]
-                            .iter()
-                            .copied()
-                            .fold(<$t>::default(), |a, v| Accum::add(a, v));
+                        let s: $t = Accum::sum(&vals[..n]);
                         let g = g as usize;
                         Self::fold(Op::Sum, &mut self.acc[g], &mut self.has[g], s);
                     }
@@ -499,6 +522,10 @@ struct SketchAgg<'a> {
     inputs: Vec<SketchInput<'a>>,
     by_row: bool,
     sketches: Vec<Hll>,
+    /// Dictionary ids seen per group and not yet in its sketch (one dictionary-coded input):
+    /// sorted and deduplicated in batches, so each distinct value is hashed into the sketch
+    /// once per batch and the hash table is read in id order.
+    pending: Vec<Vec<u32>>,
     scratch_sketches: Vec<Hll>,
     offsets: Vec<u32>,
     ids: Vec<u32>,
@@ -507,12 +534,35 @@ struct SketchAgg<'a> {
     nulls: Vec<bool>,
 }
 
+/// Pending ids per group before a batch is folded into the sketch.
+const PENDING_IDS: usize = 1 << 15;
+
 impl<'a> SketchAgg<'a> {
+    /// Folds a group's pending ids into its sketch.
+    fn flush(&mut self, g: usize) {
+        let hashes = match self.inputs.first() {
+            Some(SketchInput::Strings { hashes, .. } | SketchInput::Indexed { hashes, .. }) => {
+                hashes.as_deref().unwrap_or_default()
+            }
+            _ => &[],
+        };
+        let ids = &mut self.pending[g];
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids.iter() {
+            if let Some(h) = hashes.get(*id as usize) {
+                self.sketches[g].add_hash(*h);
+            }
+        }
+        ids.clear();
+    }
+
     fn new(inputs: Vec<SketchInput<'a>>, by_row: bool) -> Self {
         SketchAgg {
             inputs,
             by_row,
             sketches: Vec::new(),
+            pending: Vec::new(),
             scratch_sketches: Vec::new(),
             offsets: Vec::new(),
             ids: Vec::new(),
@@ -581,6 +631,17 @@ impl<'a> SketchAgg<'a> {
 impl Agg for SketchAgg<'_> {
     fn grow(&mut self, groups: usize) {
         self.sketches.resize_with(groups, Hll::new);
+        self.pending.resize_with(groups, Vec::new);
+    }
+
+    /// Folds pending ids and sorts each sparse sketch once, so reading a value is a copy.
+    fn seal(&mut self) {
+        for g in 0..self.pending.len() {
+            if !self.pending[g].is_empty() {
+                self.flush(g);
+            }
+        }
+        self.sketches.iter_mut().for_each(Hll::normalize);
     }
 
     fn whole_segment(&mut self, group: usize, _num_rows: usize) -> bool {
@@ -616,6 +677,9 @@ impl Agg for SketchAgg<'_> {
             }
             return Ok(());
         }
+        // One dictionary-coded input: ids are buffered per group (see `pending`).
+        let buffered = self.inputs.len() == 1;
+        let mut full: Vec<usize> = Vec::new();
         for input in self.inputs.iter_mut() {
             match input {
                 SketchInput::Missing => {}
@@ -634,9 +698,14 @@ impl Agg for SketchAgg<'_> {
                     for i in 0..rows.len() {
                         let r = rows.get(i);
                         let g = group_of(i);
-                        for id in &self.ids[self.offsets[r] as usize..self.offsets[r + 1] as usize]
-                        {
-                            if *id != 0 {
+                        let (s, e) = (self.offsets[r] as usize, self.offsets[r + 1] as usize);
+                        for id in self.ids[s..e].iter().filter(|id| **id != 0) {
+                            if buffered {
+                                self.pending[g].push(*id);
+                                if self.pending[g].len() == PENDING_IDS {
+                                    full.push(g);
+                                }
+                            } else {
                                 self.sketches[g].add_hash(hashes[*id as usize]);
                             }
                         }
@@ -648,8 +717,17 @@ impl Agg for SketchAgg<'_> {
                     index.read_ids(b.index, &mut self.ids)?;
                     for i in 0..rows.len() {
                         let id = self.ids[rows.get(i)];
-                        if id != 0 {
-                            self.sketches[group_of(i)].add_hash(hashes[id as usize]);
+                        if id == 0 {
+                            continue;
+                        }
+                        let g = group_of(i);
+                        if buffered {
+                            self.pending[g].push(id);
+                            if self.pending[g].len() == PENDING_IDS {
+                                full.push(g);
+                            }
+                        } else {
+                            self.sketches[g].add_hash(hashes[id as usize]);
                         }
                     }
                 }
@@ -674,6 +752,9 @@ impl Agg for SketchAgg<'_> {
                     }
                 }
             }
+        }
+        for g in full {
+            self.flush(g);
         }
         Ok(())
     }
@@ -854,6 +935,10 @@ impl Agg for Filtered<'_> {
             Groups::Each(_) => Groups::Each(&self.groups),
         };
         self.inner.update(b, Rows::Some(&self.rows), inner_groups)
+    }
+
+    fn seal(&mut self) {
+        self.inner.seal();
     }
 
     fn value(&self, group: usize) -> AggValue {

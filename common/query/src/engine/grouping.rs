@@ -486,6 +486,7 @@ pub fn group_segment(
         })?;
     }
 
+    aggs.iter_mut().for_each(|a| a.seal());
     // Prune (topN) by score, then compute states and keys of the kept groups only.
     let mut kept: Vec<usize> = table.used();
     if let Some(prune) = &plan.prune {

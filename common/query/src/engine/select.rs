@@ -40,6 +40,9 @@ impl ExecContext<'_> {
 }
 
 /// Selected rows: all of them, or a bitmap.
+/// What [`Selection::for_each_block`] calls: block index, rows in the block, selected offsets.
+pub type BlockVisitor<'f> = dyn FnMut(usize, usize, Option<&[u32]>) -> Result<(), QueryError> + 'f;
+
 pub struct Selection {
     pub num_rows: usize,
     pub rows: Option<RoaringBitmap>,
@@ -60,12 +63,12 @@ impl Selection {
         self.rows.as_ref().is_none_or(|r| r.contains(row))
     }
 
-    /// Calls `f(block, rows)` for every block with selected rows. `rows` holds block-relative
-    /// offsets, or is None when the whole block is selected.
+    /// Calls `f(block, len, rows)` for every block with selected rows. `rows` holds
+    /// block-relative offsets, or is None when the whole block is selected.
     pub fn for_each_block(
         &self,
         ctx: &ExecContext<'_>,
-        f: &mut dyn FnMut(usize, usize, Option<&[u32]>) -> Result<(), QueryError>,
+        f: &mut BlockVisitor<'_>,
     ) -> Result<(), QueryError> {
         let n = self.num_rows;
         let mut offsets: Vec<u32> = Vec::with_capacity(BLOCK_ROWS);

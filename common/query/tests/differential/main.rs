@@ -3,6 +3,9 @@
 //! answers must match. `EDDY_DIFF_CASES` (default 400) and `EDDY_DIFF_SEED` (default 7) scale it:
 //! `EDDY_DIFF_CASES=20000 cargo test -p eddy-query --test differential` for a long run.
 
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
 mod reference;
 
 use std::collections::BTreeMap;

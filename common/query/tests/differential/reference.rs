@@ -812,7 +812,9 @@ pub fn run(q: &Value, rows: &[Row], chunks: &[(i64, i64)]) -> Value {
                 }
             }
             let outs: Vec<(String, bool)> = dims.iter().map(dim_out).collect();
-            let mut events: Vec<(i64, Vec<Option<String>>, Map<String, Value>)> = groups
+            // (bucket, key, event)
+            type Event = (i64, Vec<Option<String>>, Map<String, Value>);
+            let mut events: Vec<Event> = groups
                 .into_iter()
                 .map(|((b, key), accs)| {
                     let mut m = results(q, &accs);

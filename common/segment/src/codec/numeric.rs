@@ -445,16 +445,20 @@ impl NumericBlocks {
                 if payload.len() < values_end {
                     return Err(bad());
                 }
-                let dict: Vec<u64> = (0..d).map(|i| u64_at(payload, 3 + i * 8)).collect();
-                let mut ids = [0u32; BLOCK_ROWS];
-                if !unpack_u32(&payload[values_end..], width, 0, &mut ids[..n]) {
-                    return Err(bad());
-                }
-                for (v, id) in out.iter_mut().zip(&ids[..n]) {
-                    *v = *dict
-                        .get(*id as usize)
-                        .ok_or_else(|| format!("block {b}: dictionary id out of range"))?;
-                }
+                let dict = &payload[3..values_end];
+                crate::scratch::with_ids(|ids| {
+                    if !unpack_u32(&payload[values_end..], width, 0, &mut ids[..n]) {
+                        return Err(bad());
+                    }
+                    for (v, id) in out.iter_mut().zip(&ids[..n]) {
+                        let at = *id as usize * 8;
+                        let word = dict
+                            .get(at..at + 8)
+                            .ok_or_else(|| format!("block {b}: dictionary id out of range"))?;
+                        *v = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+                    }
+                    Ok(())
+                })?;
             }
             _ => match self.kind {
                 NumKind::Float => {
@@ -482,36 +486,38 @@ impl NumericBlocks {
 
     pub fn read_i64(&self, b: usize, out: &mut [i64]) -> Result<(), String> {
         let n = self.block_len(b);
-        let mut bits = [0u64; BLOCK_ROWS];
-        self.decode_bits(b, &mut bits[..n])?;
-        match self.kind {
-            NumKind::Long => out[..n]
-                .iter_mut()
-                .zip(&bits[..n])
-                .for_each(|(o, v)| *o = *v as i64),
-            _ => out[..n]
-                .iter_mut()
-                .zip(&bits[..n])
-                .for_each(|(o, v)| *o = f64::from_bits(*v) as i64),
-        }
-        Ok(())
+        crate::scratch::with_words(|bits| {
+            self.decode_bits(b, &mut bits[..n])?;
+            match self.kind {
+                NumKind::Long => out[..n]
+                    .iter_mut()
+                    .zip(&bits[..n])
+                    .for_each(|(o, v)| *o = *v as i64),
+                _ => out[..n]
+                    .iter_mut()
+                    .zip(&bits[..n])
+                    .for_each(|(o, v)| *o = f64::from_bits(*v) as i64),
+            }
+            Ok(())
+        })
     }
 
     pub fn read_f64(&self, b: usize, out: &mut [f64]) -> Result<(), String> {
         let n = self.block_len(b);
-        let mut bits = [0u64; BLOCK_ROWS];
-        self.decode_bits(b, &mut bits[..n])?;
-        match self.kind {
-            NumKind::Long => out[..n]
-                .iter_mut()
-                .zip(&bits[..n])
-                .for_each(|(o, v)| *o = *v as i64 as f64),
-            _ => out[..n]
-                .iter_mut()
-                .zip(&bits[..n])
-                .for_each(|(o, v)| *o = f64::from_bits(*v)),
-        }
-        Ok(())
+        crate::scratch::with_words(|bits| {
+            self.decode_bits(b, &mut bits[..n])?;
+            match self.kind {
+                NumKind::Long => out[..n]
+                    .iter_mut()
+                    .zip(&bits[..n])
+                    .for_each(|(o, v)| *o = *v as i64 as f64),
+                _ => out[..n]
+                    .iter_mut()
+                    .zip(&bits[..n])
+                    .for_each(|(o, v)| *o = f64::from_bits(*v)),
+            }
+            Ok(())
+        })
     }
 }
 

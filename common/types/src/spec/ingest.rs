@@ -358,7 +358,7 @@ pub struct BatchIoConfig {
     pub drop_existing: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchTuningConfig {
     #[serde(default)]
@@ -374,19 +374,6 @@ pub struct BatchTuningConfig {
     /// How long the task waits for its segments to be served before reporting success.
     #[serde(default)]
     pub await_segment_availability_timeout_millis: Option<i64>,
-}
-
-impl Default for BatchTuningConfig {
-    fn default() -> Self {
-        BatchTuningConfig {
-            max_rows_per_segment: None,
-            max_rows_in_memory: None,
-            partitions_spec: None,
-            max_parse_exceptions: None,
-            max_saved_parse_exceptions: None,
-            await_segment_availability_timeout_millis: None,
-        }
-    }
 }
 
 impl BatchTuningConfig {
