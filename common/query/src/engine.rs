@@ -10,10 +10,11 @@ pub mod select;
 
 use eddy_segment::SegmentReader;
 use eddy_types::Interval;
+use eddy_types::spec::FilterSpec;
 
 use crate::error::QueryError;
 use crate::finalize::TopNScorer;
-use crate::model::{Query, TopNMetric};
+use crate::model::Query;
 use crate::partial::{GroupedPartial, Partial};
 
 use grouping::{GroupingPlan, Prune, group_segment};
@@ -42,62 +43,55 @@ pub fn execute(
         .flat_map(|q| visible.iter().filter_map(move |c| q.intersect(c)))
         .collect();
     let covered = intervals.clone();
+    let grouped = |filter: Option<&FilterSpec>, plan: GroupingPlan<'_>| {
+        let selection = select(segment, &intervals, filter)?;
+        let rows = if selection.is_empty() {
+            Vec::new()
+        } else {
+            group_segment(&plan, segment, &selection, ctx)?
+        };
+        Ok(Partial::Grouped(GroupedPartial {
+            rows,
+            covered: covered.clone(),
+        }))
+    };
     match query {
-        Query::Timeseries(q) => {
-            let selection = select(segment, &intervals, q.filter.as_ref())?;
-            let plan = GroupingPlan {
+        Query::Timeseries(q) => grouped(
+            q.filter.as_ref(),
+            GroupingPlan {
                 granularity: q.granularity,
                 dims: &[],
                 aggs: &q.aggregations,
                 prune: None,
-            };
-            let rows = if selection.is_empty() {
-                Vec::new()
-            } else {
-                group_segment(&plan, segment, &selection, ctx)?
-            };
-            Ok(Partial::Grouped(GroupedPartial { rows, covered }))
-        }
+            },
+        ),
         Query::TopN(q) => {
-            let selection = select(segment, &intervals, q.filter.as_ref())?;
-            let dims = std::slice::from_ref(&q.dimension);
             let scorer = TopNScorer::new(q);
             let score = |a: &[crate::partial::AggValue]| scorer.score(a);
-            let numeric_metric = !matches!(q.metric, TopNMetric::Dimension { .. })
-                && !matches!(&q.metric, TopNMetric::Inverted(inner) if matches!(**inner, TopNMetric::Dimension { .. }));
-            let prune = numeric_metric.then(|| Prune {
+            let prune = q.metric.ranks_by_value().then(|| Prune {
                 keep: q.threshold.max(q.context.min_top_n_threshold()),
                 score: &score,
                 reads: scorer.reads(),
             });
-            let plan = GroupingPlan {
-                granularity: q.granularity,
-                dims,
-                aggs: &q.aggregations,
-                prune,
-            };
-            let rows = if selection.is_empty() {
-                Vec::new()
-            } else {
-                group_segment(&plan, segment, &selection, ctx)?
-            };
-            Ok(Partial::Grouped(GroupedPartial { rows, covered }))
+            grouped(
+                q.filter.as_ref(),
+                GroupingPlan {
+                    granularity: q.granularity,
+                    dims: std::slice::from_ref(&q.dimension),
+                    aggs: &q.aggregations,
+                    prune,
+                },
+            )
         }
-        Query::GroupBy(q) => {
-            let selection = select(segment, &intervals, q.filter.as_ref())?;
-            let plan = GroupingPlan {
+        Query::GroupBy(q) => grouped(
+            q.filter.as_ref(),
+            GroupingPlan {
                 granularity: q.granularity,
                 dims: &q.dimensions,
                 aggs: &q.aggregations,
                 prune: None,
-            };
-            let rows = if selection.is_empty() {
-                Vec::new()
-            } else {
-                group_segment(&plan, segment, &selection, ctx)?
-            };
-            Ok(Partial::Grouped(GroupedPartial { rows, covered }))
-        }
+            },
+        ),
         Query::Scan(q) => {
             let selection = select(segment, &intervals, q.filter.as_ref())?;
             Ok(Partial::Scan(scan::scan_segment(

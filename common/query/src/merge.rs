@@ -3,7 +3,7 @@
 
 use crate::error::QueryError;
 use crate::finalize::TopNScorer;
-use crate::model::{Query, TopNMetric, TopNQuery};
+use crate::model::{Query, TopNQuery};
 use crate::partial::{AggKind, GroupMerger, GroupedPartial, Partial, SearchPartial};
 
 fn mismatch() -> QueryError {
@@ -127,13 +127,8 @@ pub fn merge(query: &Query, parts: Vec<Partial>) -> Result<Partial, QueryError> 
 }
 
 fn prune_topn(q: &TopNQuery, mut g: GroupedPartial) -> GroupedPartial {
-    let numeric = match &q.metric {
-        TopNMetric::Dimension { .. } => false,
-        TopNMetric::Inverted(inner) => !matches!(**inner, TopNMetric::Dimension { .. }),
-        TopNMetric::Numeric(_) => true,
-    };
     let keep = q.threshold.max(q.context.min_top_n_threshold());
-    if !numeric || keep == 0 || g.rows.len() <= keep {
+    if !q.metric.ranks_by_value() || keep == 0 || g.rows.len() <= keep {
         return g;
     }
     let scorer = TopNScorer::new(q);

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod having;
 pub mod limit;
+mod parse;
 pub mod postagg;
 
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,6 @@ pub use context::QueryContext;
 pub use having::HavingSpec;
 pub use limit::{LimitSpec, OrderByColumn, SortDirection};
 pub use postagg::PostAggregator;
-
-use crate::error::QueryError;
 
 /// A parsed native query.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -145,6 +144,17 @@ pub enum TopNMetric {
         ordering: eddy_types::spec::StringComparator,
         previous_stop: Option<String>,
     },
+}
+
+impl TopNMetric {
+    /// Whether rows rank by a metric's value (possibly inverted) rather than by the dimension.
+    pub fn ranks_by_value(&self) -> bool {
+        match self {
+            TopNMetric::Numeric(_) => true,
+            TopNMetric::Inverted(inner) => inner.ranks_by_value(),
+            TopNMetric::Dimension { .. } => false,
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for TopNMetric {
@@ -415,271 +425,3 @@ pub struct DataSourceMetadataQuery {
     #[serde(default)]
     pub context: QueryContext,
 }
-
-impl Query {
-    /// Parses a query body; errors name the JSON path of the bad field.
-    pub fn from_json_bytes(body: &[u8]) -> Result<Query, QueryError> {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| QueryError::Json(format!("malformed JSON: {e}")))?;
-        Query::from_json(value)
-    }
-
-    pub fn from_json(value: Value) -> Result<Query, QueryError> {
-        match value.get("queryType") {
-            None => return Err(QueryError::Json("missing \"queryType\"".into())),
-            Some(Value::String(t)) if !KNOWN_TYPES.contains(&t.as_str()) => {
-                return Err(QueryError::Json(format!(
-                    "unknown queryType {t:?}: expected one of {}",
-                    KNOWN_TYPES.join(", ")
-                )));
-            }
-            _ => {}
-        }
-        fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, QueryError> {
-            serde_path_to_error::deserialize(value).map_err(|e| {
-                let path = e.path().to_string();
-                QueryError::Json(if path == "." {
-                    e.inner().to_string()
-                } else {
-                    format!("{path}: {}", e.inner())
-                })
-            })
-        }
-        // Dispatch by hand: serde loses field paths inside internally tagged enums.
-        let query = match value.get("queryType").and_then(Value::as_str) {
-            Some("timeseries") => Query::Timeseries(typed(value)?),
-            Some("topN") => Query::TopN(typed(value)?),
-            Some("groupBy") => Query::GroupBy(typed(value)?),
-            Some("scan") => Query::Scan(typed(value)?),
-            Some("search") => Query::Search(typed(value)?),
-            Some("timeBoundary") => Query::TimeBoundary(typed(value)?),
-            Some("segmentMetadata") => Query::SegmentMetadata(typed(value)?),
-            Some("dataSourceMetadata") => Query::DataSourceMetadata(typed(value)?),
-            _ => return Err(QueryError::Json("queryType must be a string".into())),
-        };
-        query.validate()?;
-        Ok(query)
-    }
-
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Query::Timeseries(_) => "timeseries",
-            Query::TopN(_) => "topN",
-            Query::GroupBy(_) => "groupBy",
-            Query::Scan(_) => "scan",
-            Query::Search(_) => "search",
-            Query::TimeBoundary(_) => "timeBoundary",
-            Query::SegmentMetadata(_) => "segmentMetadata",
-            Query::DataSourceMetadata(_) => "dataSourceMetadata",
-        }
-    }
-
-    pub fn data_source(&self) -> &DataSourceName {
-        match self {
-            Query::Timeseries(q) => &q.data_source.0,
-            Query::TopN(q) => &q.data_source.0,
-            Query::GroupBy(q) => &q.data_source.0,
-            Query::Scan(q) => &q.data_source.0,
-            Query::Search(q) => &q.data_source.0,
-            Query::TimeBoundary(q) => &q.data_source.0,
-            Query::SegmentMetadata(q) => &q.data_source.0,
-            Query::DataSourceMetadata(q) => &q.data_source.0,
-        }
-    }
-
-    /// The intervals to read; queries that may omit them read all time.
-    pub fn intervals(&self) -> Vec<Interval> {
-        let all = || vec![Interval::ETERNITY];
-        let list = match self {
-            Query::Timeseries(q) => q.intervals.clone(),
-            Query::TopN(q) => q.intervals.clone(),
-            Query::GroupBy(q) => q.intervals.clone(),
-            Query::Scan(q) => q.intervals.clone(),
-            Query::Search(q) => q.intervals.clone(),
-            Query::TimeBoundary(q) => q.intervals.clone().unwrap_or_else(all),
-            Query::SegmentMetadata(q) => q.intervals.clone().unwrap_or_else(all),
-            Query::DataSourceMetadata(q) => q.intervals.clone().unwrap_or_else(all),
-        };
-        eddy_types::interval::condense(list)
-    }
-
-    pub fn context(&self) -> &QueryContext {
-        match self {
-            Query::Timeseries(q) => &q.context,
-            Query::TopN(q) => &q.context,
-            Query::GroupBy(q) => &q.context,
-            Query::Scan(q) => &q.context,
-            Query::Search(q) => &q.context,
-            Query::TimeBoundary(q) => &q.context,
-            Query::SegmentMetadata(q) => &q.context,
-            Query::DataSourceMetadata(q) => &q.context,
-        }
-    }
-
-    pub fn context_mut(&mut self) -> &mut QueryContext {
-        match self {
-            Query::Timeseries(q) => &mut q.context,
-            Query::TopN(q) => &mut q.context,
-            Query::GroupBy(q) => &mut q.context,
-            Query::Scan(q) => &mut q.context,
-            Query::Search(q) => &mut q.context,
-            Query::TimeBoundary(q) => &mut q.context,
-            Query::SegmentMetadata(q) => &mut q.context,
-            Query::DataSourceMetadata(q) => &mut q.context,
-        }
-    }
-
-    pub fn filter(&self) -> Option<&FilterSpec> {
-        match self {
-            Query::Timeseries(q) => q.filter.as_ref(),
-            Query::TopN(q) => q.filter.as_ref(),
-            Query::GroupBy(q) => q.filter.as_ref(),
-            Query::Scan(q) => q.filter.as_ref(),
-            Query::Search(q) => q.filter.as_ref(),
-            Query::TimeBoundary(q) => q.filter.as_ref(),
-            Query::SegmentMetadata(_) | Query::DataSourceMetadata(_) => None,
-        }
-    }
-
-    /// Columns the query reads, for the unknown-column check (`__time` excluded).
-    pub fn referenced_columns(&self) -> Vec<String> {
-        let mut cols = Vec::new();
-        if let Some(f) = self.filter() {
-            f.columns(&mut cols);
-        }
-        let aggs = |aggs: &[AggregatorSpec], cols: &mut Vec<String>| {
-            for a in aggs {
-                cols.extend(a.input_fields());
-                if let AggregatorSpec::Filtered(f) = a {
-                    f.filter.columns(cols);
-                }
-            }
-        };
-        match self {
-            Query::Timeseries(q) => aggs(&q.aggregations, &mut cols),
-            Query::TopN(q) => {
-                aggs(&q.aggregations, &mut cols);
-                cols.push(q.dimension.dimension.clone());
-            }
-            Query::GroupBy(q) => {
-                aggs(&q.aggregations, &mut cols);
-                cols.extend(q.dimensions.iter().map(|d| d.dimension.clone()));
-            }
-            Query::Scan(q) => cols.extend(q.columns.iter().cloned()),
-            Query::Search(q) => cols.extend(
-                q.search_dimensions
-                    .iter()
-                    .flatten()
-                    .map(|d| d.dimension.clone()),
-            ),
-            Query::SegmentMetadata(q) => {
-                if let Some(ToInclude::List { columns }) = &q.to_include {
-                    cols.extend(columns.iter().cloned());
-                }
-            }
-            Query::TimeBoundary(_) | Query::DataSourceMetadata(_) => {}
-        }
-        cols.retain(|c| c != eddy_types::TIME_COLUMN);
-        cols.sort();
-        cols.dedup();
-        cols
-    }
-
-    fn validate(&self) -> Result<(), QueryError> {
-        let invalid = |m: String| Err(QueryError::Invalid(m));
-        let unsupported = |m: String| Err(QueryError::Unsupported(m));
-        if let Some(f) = self.filter() {
-            f.validate()
-                .map_err(|e| QueryError::Unsupported(format!("filter: {e}")))?;
-        }
-        let check_aggs =
-            |aggs: &[AggregatorSpec], posts: &[PostAggregator]| -> Result<(), QueryError> {
-                let mut names: Vec<&str> = Vec::new();
-                for (i, a) in aggs.iter().enumerate() {
-                    a.validate()
-                        .map_err(|e| QueryError::Invalid(format!("aggregations[{i}]: {e}")))?;
-                    if names.contains(&a.name()) {
-                        return Err(QueryError::Invalid(format!(
-                            "aggregations[{i}]: duplicate output name {:?}",
-                            a.name()
-                        )));
-                    }
-                    names.push(a.name());
-                }
-                for (i, p) in posts.iter().enumerate() {
-                    p.validate(&names)
-                        .map_err(|e| QueryError::Invalid(format!("postAggregations[{i}]: {e}")))?;
-                    names.push(p.name());
-                }
-                Ok(())
-            };
-        let no_virtual = |v: &[Value]| -> Result<(), QueryError> {
-            if v.is_empty() {
-                Ok(())
-            } else {
-                unsupported(
-                    "virtualColumns are not supported in native queries yet; use SQL".into(),
-                )
-            }
-        };
-        match self {
-            Query::Timeseries(q) => {
-                no_virtual(&q.virtual_columns)?;
-                check_aggs(&q.aggregations, &q.post_aggregations)?;
-            }
-            Query::TopN(q) => {
-                no_virtual(&q.virtual_columns)?;
-                q.dimension.validate().map_err(QueryError::Unsupported)?;
-                check_aggs(&q.aggregations, &q.post_aggregations)?;
-                let mut metric = &q.metric;
-                while let TopNMetric::Inverted(inner) = metric {
-                    metric = inner;
-                }
-                if let TopNMetric::Numeric(m) = metric
-                    && !q.aggregations.iter().any(|a| a.name() == m)
-                    && !q.post_aggregations.iter().any(|p| p.name() == m)
-                {
-                    return invalid(format!(
-                        "metric: {m:?} is not an aggregation or post-aggregation of this query"
-                    ));
-                }
-            }
-            Query::GroupBy(q) => {
-                no_virtual(&q.virtual_columns)?;
-                for d in &q.dimensions {
-                    d.validate().map_err(QueryError::Unsupported)?;
-                }
-                check_aggs(&q.aggregations, &q.post_aggregations)?;
-                if let Some(subtotals) = &q.subtotals_spec {
-                    for s in subtotals.iter().flatten() {
-                        if !q.dimensions.iter().any(|d| &d.output_name == s) {
-                            return invalid(format!(
-                                "subtotalsSpec: {s:?} is not a dimension output name"
-                            ));
-                        }
-                    }
-                }
-            }
-            Query::Scan(q) => no_virtual(&q.virtual_columns)?,
-            Query::Search(q) => {
-                no_virtual(&q.virtual_columns)?;
-                for d in q.search_dimensions.iter().flatten() {
-                    d.validate().map_err(QueryError::Unsupported)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-const KNOWN_TYPES: [&str; 8] = [
-    "timeseries",
-    "topN",
-    "groupBy",
-    "scan",
-    "search",
-    "timeBoundary",
-    "segmentMetadata",
-    "dataSourceMetadata",
-];

@@ -9,91 +9,30 @@
 
 mod columns;
 mod persist;
+mod spec;
+mod values;
 mod view;
-
-use std::collections::HashSet;
 
 use hashbrown::HashTable;
 use xxhash_rust::xxh3::Xxh3Default;
 
 use eddy_types::granularity::Bucketer;
 use eddy_types::spec::AggregatorSpec;
-use eddy_types::spec::ingest::{DataSchema, DimensionSchema, DimensionType};
-use eddy_types::{Granularity, SegmentId, TIME_COLUMN};
+use eddy_types::spec::ingest::{DimensionSchema, DimensionType};
+use eddy_types::{SegmentId, TIME_COLUMN};
 
 use crate::codec::numeric::NumKind;
-use crate::hll::{Hll, hash_str};
+use crate::hll::Hll;
 use crate::input::{InputRow, InputValue};
 use crate::schema::{ColumnRole, ColumnSchema, ColumnType, SegmentSchema};
 
+pub(crate) use columns::{MemDim, MemMetric, MetricOp};
 use columns::{MemNumeric, MemSketches, MemStringDim};
 
 pub use persist::persist;
+pub use spec::IndexSpec;
 
-/// How rows become an index: the dataSchema's dimension, metric and granularity parts.
-#[derive(Debug, Clone)]
-pub struct IndexSpec {
-    pub dimensions: Vec<DimensionSchema>,
-    pub discover: bool,
-    pub exclusions: HashSet<String>,
-    pub metrics: Vec<AggregatorSpec>,
-    pub query_granularity: Granularity,
-    pub rollup: bool,
-    /// Where `__time` sorts among the declared dimensions; `Some(0)` is Druid's default.
-    pub time_position: Option<usize>,
-}
-
-impl IndexSpec {
-    pub fn from_data_schema(ds: &DataSchema) -> Self {
-        let dims = &ds.dimensions_spec;
-        let mut exclusions: HashSet<String> = dims.dimension_exclusions.iter().cloned().collect();
-        exclusions.insert(ds.timestamp_spec.column.clone());
-        exclusions.insert(TIME_COLUMN.to_string());
-        for m in &ds.metrics_spec {
-            exclusions.insert(m.name().to_string());
-            exclusions.extend(m.input_fields());
-        }
-        let time_position = if dims.force_segment_sort_by_time {
-            Some(0)
-        } else {
-            dims.dimensions.iter().position(|d| d.name == TIME_COLUMN)
-        };
-        IndexSpec {
-            dimensions: dims.explicit_dimensions().cloned().collect(),
-            discover: dims.is_schemaless(),
-            exclusions,
-            metrics: ds.metrics_spec.clone(),
-            query_granularity: ds.granularity_spec.query_granularity,
-            rollup: ds.granularity_spec.rollup,
-            time_position,
-        }
-    }
-}
-
-pub(crate) enum MemDim {
-    String(MemStringDim),
-    Numeric(MemNumeric),
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum MetricOp {
-    Count,
-    Sum,
-    Min,
-    Max,
-}
-
-pub(crate) enum MemMetric {
-    Numeric {
-        op: MetricOp,
-        field: Option<String>,
-        col: MemNumeric,
-    },
-    Sketch {
-        field: String,
-        col: MemSketches,
-    },
-}
+use values::{add_to_sketch, apply_metric, intern_values};
 
 /// One dimension value of the row being added.
 #[derive(Clone, Copy)]
@@ -520,116 +459,6 @@ impl IncrementalIndex {
                     self.bytes += col.sketches[row].heap_bytes().saturating_sub(before)
                         + if new_row { 32 } else { 0 };
                 }
-            }
-        }
-    }
-}
-
-/// Interns a string dimension's value(s) into ids (null → [0]), applying multi-value handling.
-fn intern_values(
-    dim: &mut MemStringDim,
-    value: &InputValue<'_>,
-    out: &mut Vec<u32>,
-    scratch: &mut Vec<String>,
-) {
-    use eddy_types::spec::ingest::MultiValueHandling as H;
-    match value {
-        InputValue::List(items) => {
-            scratch.clear();
-            for item in items {
-                if let Some(t) = item.as_text() {
-                    scratch.push(t.into_owned());
-                } else if let InputValue::List(_) = item {
-                    scratch.push(list_text(item));
-                }
-            }
-            match dim.handling {
-                H::SortedArray => scratch.sort(),
-                H::SortedSet => {
-                    scratch.sort();
-                    scratch.dedup();
-                }
-                H::Array => {}
-            }
-            if scratch.is_empty() {
-                out.push(0);
-            }
-            for s in scratch.iter() {
-                out.push(dim.intern(s));
-            }
-        }
-        other => match other.as_text() {
-            Some(t) => out.push(dim.intern(&t)),
-            None => out.push(0),
-        },
-    }
-}
-
-fn list_text(v: &InputValue<'_>) -> String {
-    match v {
-        InputValue::List(items) => {
-            let parts: Vec<String> = items.iter().map(list_text).collect();
-            format!("[{}]", parts.join(","))
-        }
-        other => other
-            .as_text()
-            .map(|t| t.into_owned())
-            .unwrap_or_else(|| "null".into()),
-    }
-}
-
-fn apply_metric(
-    op: MetricOp,
-    col: &mut MemNumeric,
-    row: usize,
-    value: &InputValue<'_>,
-) -> Result<(), String> {
-    let was_null = col.is_null(row);
-    match col.kind {
-        NumKind::Long => {
-            let Some(v) = value.as_long()? else {
-                return Ok(());
-            };
-            let slot = &mut col.longs[row];
-            *slot = if was_null {
-                v
-            } else {
-                match op {
-                    MetricOp::Count | MetricOp::Sum => slot.wrapping_add(v),
-                    MetricOp::Min => (*slot).min(v),
-                    MetricOp::Max => (*slot).max(v),
-                }
-            };
-        }
-        _ => {
-            let Some(v) = value.as_double()? else {
-                return Ok(());
-            };
-            let slot = &mut col.doubles[row];
-            *slot = if was_null {
-                v
-            } else {
-                match op {
-                    MetricOp::Count | MetricOp::Sum => *slot + v,
-                    MetricOp::Min => slot.min(v),
-                    MetricOp::Max => slot.max(v),
-                }
-            };
-        }
-    }
-    if was_null {
-        col.nulls.remove(row as u32);
-    }
-    Ok(())
-}
-
-fn add_to_sketch(sketch: &mut Hll, value: &InputValue<'_>) {
-    match value {
-        InputValue::Null => {}
-        InputValue::List(items) => items.iter().for_each(|i| add_to_sketch(sketch, i)),
-        other => {
-            if let Some(t) = other.as_text() {
-                sketch.add_hash(hash_str(&t));
             }
         }
     }

@@ -7,14 +7,20 @@
 
 use std::collections::HashMap;
 
-use eddy_segment::{BLOCK_ROWS, ColumnRef, LongIndex, NumericColumn, SegmentReader, StringColumn};
+use eddy_segment::{BLOCK_ROWS, SegmentReader};
+use eddy_types::Granularity;
 use eddy_types::spec::{AggregatorSpec, DimensionSpec};
-use eddy_types::{Granularity, TIME_COLUMN};
 
 use super::aggs::{self, Agg, Block, Groups, Rows};
 use super::select::{ExecContext, Selection};
 use crate::error::QueryError;
 use crate::partial::{AggValue, GroupRow, KeyValue};
+
+mod keys;
+mod table;
+
+use keys::{KeySource, PartIds, open_key, resolve};
+use table::{GroupTable, Table};
 
 const DENSE_LIMIT: u64 = 1 << 20;
 
@@ -32,280 +38,6 @@ pub struct GroupingPlan<'q> {
     pub dims: &'q [DimensionSpec],
     pub aggs: &'q [AggregatorSpec],
     pub prune: Option<Prune<'q>>,
-}
-
-/// Where a key part comes from.
-enum KeySource<'a> {
-    Null,
-    Strings {
-        col: &'a dyn StringColumn,
-        multi: bool,
-    },
-    Indexed(&'a dyn LongIndex),
-    /// Numbers given segment-local ids (0 = null).
-    Numbers {
-        col: &'a dyn NumericColumn,
-        is_long: bool,
-        local: HashMap<u64, u32>,
-        values: Vec<Option<u64>>,
-    },
-}
-
-impl KeySource<'_> {
-    /// Number of distinct ids, when known up front.
-    fn cardinality(&self) -> Option<u64> {
-        match self {
-            KeySource::Null => Some(1),
-            KeySource::Strings { col, .. } => Some(u64::from(col.cardinality())),
-            KeySource::Indexed(i) => Some(u64::from(i.cardinality())),
-            KeySource::Numbers { .. } => None,
-        }
-    }
-}
-
-fn open_key<'a>(segment: &'a dyn SegmentReader, name: &str) -> KeySource<'a> {
-    if name == TIME_COLUMN {
-        return KeySource::Numbers {
-            col: segment.time(),
-            is_long: true,
-            local: HashMap::new(),
-            values: vec![None],
-        };
-    }
-    match segment.column(name) {
-        None | Some(ColumnRef::Sketch(_)) => KeySource::Null,
-        Some(ColumnRef::String(col)) => KeySource::Strings {
-            col,
-            multi: col.is_multi_value(),
-        },
-        Some(ColumnRef::Numeric(col)) => match col.index() {
-            Some(index) => KeySource::Indexed(index),
-            None => KeySource::Numbers {
-                col,
-                is_long: col.kind() == eddy_segment::codec::numeric::NumKind::Long,
-                local: HashMap::new(),
-                values: vec![None],
-            },
-        },
-    }
-}
-
-/// Per-block ids of one key part: one id per row, or per-row lists for multi-value columns.
-struct PartIds {
-    ids: Vec<u32>,
-    offsets: Vec<u32>,
-    multi: bool,
-    longs: Vec<i64>,
-    doubles: Vec<f64>,
-    nulls: Vec<bool>,
-}
-
-impl PartIds {
-    fn new() -> Self {
-        PartIds {
-            ids: vec![0; BLOCK_ROWS],
-            offsets: Vec::new(),
-            multi: false,
-            longs: vec![0; BLOCK_ROWS],
-            doubles: vec![0.0; BLOCK_ROWS],
-            nulls: vec![false; BLOCK_ROWS],
-        }
-    }
-
-    fn load(&mut self, src: &mut KeySource<'_>, b: &Block) -> Result<(), QueryError> {
-        self.multi = false;
-        match src {
-            KeySource::Null => self.ids[..b.len].fill(0),
-            KeySource::Strings { col, multi: false } => col.read_ids(b.index, &mut self.ids)?,
-            KeySource::Strings { col, multi: true } => {
-                self.multi = true;
-                col.read_multi_ids(b.index, &mut self.offsets, &mut self.ids)?;
-            }
-            KeySource::Indexed(index) => index.read_ids(b.index, &mut self.ids)?,
-            KeySource::Numbers {
-                col,
-                is_long,
-                local,
-                values,
-            } => {
-                if *is_long {
-                    col.read_i64(b.index, &mut self.longs)?;
-                } else {
-                    col.read_f64(b.index, &mut self.doubles)?;
-                }
-                self.nulls[..b.len].fill(false);
-                if let Some(nb) = col.nulls() {
-                    for r in nb.range(b.start as u32..(b.start + b.len) as u32) {
-                        self.nulls[r as usize - b.start] = true;
-                    }
-                }
-                for i in 0..b.len {
-                    if self.nulls[i] {
-                        self.ids[i] = 0;
-                        continue;
-                    }
-                    let bits = if *is_long {
-                        self.longs[i] as u64
-                    } else {
-                        self.doubles[i].to_bits()
-                    };
-                    let next = values.len() as u32;
-                    let id = *local.entry(bits).or_insert_with(|| {
-                        values.push(Some(bits));
-                        next
-                    });
-                    self.ids[i] = id;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn values_of(&self, row: usize) -> &[u32] {
-        if self.multi {
-            let (s, e) = (self.offsets[row] as usize, self.offsets[row + 1] as usize);
-            if s == e { &[0] } else { &self.ids[s..e] }
-        } else {
-            std::slice::from_ref(&self.ids[row])
-        }
-    }
-}
-
-enum Table {
-    /// One key part with a known cardinality: the group is the part's id. Every id has a
-    /// group from the start; `seen` marks those that met a row.
-    Identity(Vec<bool>),
-    Dense(Vec<u32>),
-    Hash(hashbrown::HashMap<u64, u32>),
-    Wide(hashbrown::HashMap<Vec<u32>, u32>),
-}
-
-/// Maps composite keys to group numbers and remembers each group's key parts.
-struct GroupTable {
-    table: Table,
-    strides: Vec<u64>,
-    bits: Vec<u32>,
-    /// Key parts of every group, `width` per group.
-    keys: Vec<u32>,
-    width: usize,
-    count: usize,
-}
-
-impl GroupTable {
-    /// A table for keys of the given part cardinalities; `rows` is how many rows will be
-    /// grouped (a one-part key indexes groups by id directly when ids are dense enough).
-    fn new(cards: &[Option<u64>], rows: u64) -> Self {
-        let width = cards.len();
-        let product = cards
-            .iter()
-            .try_fold(1u64, |acc, c| c.and_then(|c| acc.checked_mul(c.max(1))));
-        let bits: Vec<u32> = cards
-            .iter()
-            .map(|c| c.map_or(32, |c| 64 - c.max(1).saturating_sub(1).leading_zeros()))
-            .collect();
-        let mut strides = vec![1u64; width];
-        if let (1, Some(p)) = (
-            width,
-            product.filter(|p| *p <= DENSE_LIMIT && rows >= *p / 8),
-        ) {
-            return GroupTable {
-                table: Table::Identity(vec![false; p as usize]),
-                strides,
-                bits,
-                keys: (0..p as u32).collect(),
-                width,
-                count: p as usize,
-            };
-        }
-        if let Some(p) = product.filter(|p| *p <= DENSE_LIMIT) {
-            for i in (0..width.saturating_sub(1)).rev() {
-                strides[i] = strides[i + 1] * cards[i + 1].unwrap_or(1).max(1);
-            }
-            return GroupTable {
-                table: Table::Dense(vec![u32::MAX; p as usize]),
-                strides,
-                bits,
-                keys: Vec::new(),
-                width,
-                count: 0,
-            };
-        }
-        let total_bits: u32 = bits.iter().sum();
-        let table = if total_bits <= 64 {
-            Table::Hash(hashbrown::HashMap::new())
-        } else {
-            Table::Wide(hashbrown::HashMap::new())
-        };
-        GroupTable {
-            table,
-            strides,
-            bits,
-            keys: Vec::new(),
-            width,
-            count: 0,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Groups that met at least one row.
-    fn used(&self) -> Vec<usize> {
-        match &self.table {
-            Table::Identity(seen) => (0..seen.len()).filter(|g| seen[*g]).collect(),
-            _ => (0..self.count).collect(),
-        }
-    }
-
-    /// The group of `parts`, creating it if new (then `created` is true).
-    #[inline]
-    fn group(&mut self, parts: &[u32]) -> (u32, bool) {
-        let next = self.len() as u32;
-        let (g, created) = match &mut self.table {
-            Table::Identity(seen) => {
-                seen[parts[0] as usize] = true;
-                return (parts[0], false);
-            }
-            Table::Dense(map) => {
-                let slot = parts
-                    .iter()
-                    .zip(&self.strides)
-                    .map(|(p, s)| u64::from(*p) * s)
-                    .sum::<u64>() as usize;
-                if map[slot] == u32::MAX {
-                    map[slot] = next;
-                    (next, true)
-                } else {
-                    (map[slot], false)
-                }
-            }
-            Table::Hash(map) => {
-                let mut key = 0u64;
-                for (p, b) in parts.iter().zip(&self.bits) {
-                    key = (key << b) | u64::from(*p);
-                }
-                let mut created = false;
-                let g = *map.entry(key).or_insert_with(|| {
-                    created = true;
-                    next
-                });
-                (g, created)
-            }
-            Table::Wide(map) => match map.get(parts) {
-                Some(g) => (*g, false),
-                None => {
-                    map.insert(parts.to_vec(), next);
-                    (next, true)
-                }
-            },
-        };
-        if created {
-            self.keys.extend_from_slice(parts);
-            self.count += 1;
-        }
-        (g, created)
-    }
 }
 
 /// Runs grouped aggregation over the selected rows.
@@ -354,11 +86,7 @@ pub fn group_segment(
             }
             if !pending.is_empty() {
                 selection.for_each_block(ctx, &mut |b, len, _| {
-                    let block = Block {
-                        index: b,
-                        start: b * BLOCK_ROWS,
-                        len,
-                    };
+                    let block = Block::new(b, len);
                     for i in &pending {
                         aggs[*i].update(&block, Rows::All(len), Groups::One(0))?;
                     }
@@ -367,11 +95,7 @@ pub fn group_segment(
             }
         } else {
             selection.for_each_block(ctx, &mut |b, len, rows| {
-                let block = Block {
-                    index: b,
-                    start: b * BLOCK_ROWS,
-                    len,
-                };
+                let block = Block::new(b, len);
                 let rows = rows.map_or(Rows::All(len), Rows::Some);
                 aggs.iter_mut()
                     .try_for_each(|a| a.update(&block, rows, Groups::One(0)))
@@ -394,11 +118,7 @@ pub fn group_segment(
             && parts.len() == 1;
         aggs.iter_mut().for_each(|a| a.grow(table.len()));
         selection.for_each_block(ctx, &mut |b, len, rows| {
-            let block = Block {
-                index: b,
-                start: b * BLOCK_ROWS,
-                len,
-            };
+            let block = Block::new(b, len);
             let rows = rows.map_or(Rows::All(len), Rows::Some);
             if bucketed {
                 segment.time().read_i64(b, &mut times)?;
@@ -596,43 +316,6 @@ fn expand(
             pair_groups,
         );
     }
-}
-
-/// Values of the given ids of a key part.
-fn resolve(
-    src: &KeySource<'_>,
-    ids: &[u32],
-) -> Result<hashbrown::HashMap<u32, KeyValue>, QueryError> {
-    let mut out = hashbrown::HashMap::with_capacity(ids.len());
-    match src {
-        KeySource::Null => {}
-        KeySource::Strings { col, .. } => {
-            for (id, v) in ids.iter().zip(col.values(ids)?) {
-                out.insert(*id, v.map_or(KeyValue::Null, KeyValue::Str));
-            }
-        }
-        KeySource::Indexed(index) => {
-            for id in ids {
-                out.insert(*id, index.value(*id).map_or(KeyValue::Null, KeyValue::Long));
-            }
-        }
-        KeySource::Numbers {
-            is_long, values, ..
-        } => {
-            for id in ids {
-                let v = values.get(*id as usize).copied().flatten();
-                out.insert(
-                    *id,
-                    match v {
-                        None => KeyValue::Null,
-                        Some(bits) if *is_long => KeyValue::Long(bits as i64),
-                        Some(bits) => KeyValue::Double(bits),
-                    },
-                );
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Buckets the segment's rows can fall into, if few enough to size a dense table.

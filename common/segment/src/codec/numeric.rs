@@ -484,40 +484,31 @@ impl NumericBlocks {
         Ok(())
     }
 
-    pub fn read_i64(&self, b: usize, out: &mut [i64]) -> Result<(), String> {
+    /// Decodes block `b` into `out`, converting each value's bits with `conv`.
+    fn read_as<T>(&self, b: usize, out: &mut [T], conv: impl Fn(u64) -> T) -> Result<(), String> {
         let n = self.block_len(b);
         crate::scratch::with_words(|bits| {
             self.decode_bits(b, &mut bits[..n])?;
-            match self.kind {
-                NumKind::Long => out[..n]
-                    .iter_mut()
-                    .zip(&bits[..n])
-                    .for_each(|(o, v)| *o = *v as i64),
-                _ => out[..n]
-                    .iter_mut()
-                    .zip(&bits[..n])
-                    .for_each(|(o, v)| *o = f64::from_bits(*v) as i64),
-            }
+            out[..n]
+                .iter_mut()
+                .zip(&bits[..n])
+                .for_each(|(o, v)| *o = conv(*v));
             Ok(())
         })
     }
 
+    pub fn read_i64(&self, b: usize, out: &mut [i64]) -> Result<(), String> {
+        match self.kind {
+            NumKind::Long => self.read_as(b, out, |v| v as i64),
+            _ => self.read_as(b, out, |v| f64::from_bits(v) as i64),
+        }
+    }
+
     pub fn read_f64(&self, b: usize, out: &mut [f64]) -> Result<(), String> {
-        let n = self.block_len(b);
-        crate::scratch::with_words(|bits| {
-            self.decode_bits(b, &mut bits[..n])?;
-            match self.kind {
-                NumKind::Long => out[..n]
-                    .iter_mut()
-                    .zip(&bits[..n])
-                    .for_each(|(o, v)| *o = *v as i64 as f64),
-                _ => out[..n]
-                    .iter_mut()
-                    .zip(&bits[..n])
-                    .for_each(|(o, v)| *o = f64::from_bits(*v)),
-            }
-            Ok(())
-        })
+        match self.kind {
+            NumKind::Long => self.read_as(b, out, |v| v as i64 as f64),
+            _ => self.read_as(b, out, f64::from_bits),
+        }
     }
 }
 

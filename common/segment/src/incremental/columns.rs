@@ -352,3 +352,28 @@ impl SketchColumn for MemSketches {
         Ok(())
     }
 }
+
+pub(crate) enum MemDim {
+    String(MemStringDim),
+    Numeric(MemNumeric),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MetricOp {
+    Count,
+    Sum,
+    Min,
+    Max,
+}
+
+pub(crate) enum MemMetric {
+    Numeric {
+        op: MetricOp,
+        field: Option<String>,
+        col: MemNumeric,
+    },
+    Sketch {
+        field: String,
+        col: MemSketches,
+    },
+}
