@@ -35,7 +35,8 @@ pub fn router(broker: Arc<Broker>) -> Router {
             "/druid/broker/v1/readiness",
             get(|| async { StatusCode::OK }),
         )
-        .with_state(broker)
+        .with_state(broker.clone())
+        .merge(crate::sql::routes(broker))
 }
 
 fn error_response(e: ApiError, query_id: &str) -> Response {

@@ -4,6 +4,7 @@
 
 mod api;
 pub mod metrics;
+pub mod sql;
 mod view;
 
 use std::collections::{BTreeSet, HashSet};
@@ -37,6 +38,14 @@ impl Default for BrokerConfig {
             default_timeout_ms: 300_000,
             max_timeout_ms: 3_600_000,
         }
+    }
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("nodes", &self.nodes.len())
+            .finish()
     }
 }
 
@@ -112,6 +121,59 @@ impl Broker {
             metrics.extend(s.metrics().map(str::to_string));
         }
         (dims.into_iter().collect(), metrics.into_iter().collect())
+    }
+
+    /// Columns of a datasource with their Druid types (`STRING`, `LONG`, ...): `__time` first,
+    /// then dimensions and metrics in the order of the newest segment, then older columns.
+    /// When segments disagree on a type, the widest wins (STRING over DOUBLE over LONG).
+    pub fn column_types(&self, ds: &DataSourceName) -> Vec<(String, String)> {
+        let state = self.meta.state();
+        let mut records: Vec<_> = state.used_segments_of(ds).collect();
+        records.sort_by_key(|r| std::cmp::Reverse((r.id.interval.end, r.created)));
+        let mut out: Vec<(String, String)> =
+            vec![(eddy_types::TIME_COLUMN.to_string(), "LONG".to_string())];
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for role in ["dimension", "metric"] {
+            for r in &records {
+                for c in r.columns.iter().filter(|c| c.role == role) {
+                    match index.get(&c.name) {
+                        Some(&i) => out[i].1 = widest(&out[i].1, &c.kind).to_string(),
+                        None => {
+                            index.insert(c.name.clone(), out.len());
+                            out.push((c.name.clone(), c.kind.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The metadata snapshot queries are planned against.
+    pub fn meta_state(&self) -> Arc<eddy_meta::MetaState> {
+        self.meta.state()
+    }
+
+    /// Each data node's id with the segments it serves.
+    pub fn served_segments(&self) -> Vec<(String, Vec<SegmentId>)> {
+        self.nodes
+            .iter()
+            .map(|n| (n.node_id().to_string(), n.served()))
+            .collect()
+    }
+
+    /// Cancels every running query whose id starts with `prefix` (the native queries of one
+    /// SQL statement); returns how many were running.
+    pub fn cancel_prefix(&self, prefix: &str) -> usize {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0;
+        for (id, flag) in running.iter() {
+            if id.starts_with(prefix) {
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Cancels a running query; false when no such query runs.
@@ -326,6 +388,18 @@ impl Broker {
         }
         Ok(partials)
     }
+}
+
+/// The wider of two Druid column types.
+fn widest<'a>(a: &'a str, b: &'a str) -> &'a str {
+    let rank = |t: &str| match t {
+        "LONG" => 0,
+        "FLOAT" => 1,
+        "DOUBLE" => 2,
+        "STRING" => 4,
+        _ => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 /// Node → segment slices for the visible segments of complete publishes, skipping `done`.

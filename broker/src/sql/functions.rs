@@ -1,0 +1,562 @@
+//! Druid's SQL time functions as DataFusion scalar functions: TIME_FLOOR, TIME_CEIL, TIME_SHIFT,
+//! TIME_EXTRACT, TIME_PARSE, TIME_FORMAT, TIME_IN_INTERVAL, MILLIS_TO_TIMESTAMP,
+//! TIMESTAMP_TO_MILLIS, TIMESTAMPADD and TIMESTAMPDIFF. Timestamps leave these functions as
+//! millisecond TIMESTAMPs (Druid's precision); the session's `sqlTimeZone` is the default zone.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMillisecondArray,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use eddy_types::Interval;
+use eddy_types::granularity::Granularity;
+use eddy_types::period::Period;
+use eddy_types::time::{CivilTime, TimeZone, format_iso_in, parse_iso_in};
+
+/// Arrow type of every timestamp these functions produce (and of `__time`).
+pub const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Floor,
+    Ceil,
+    Shift,
+    Extract,
+    Parse,
+    Format,
+    InInterval,
+    MillisToTimestamp,
+    TimestampToMillis,
+    Add,
+    Diff,
+}
+
+const ALL: [(Kind, &str); 11] = [
+    (Kind::Floor, "time_floor"),
+    (Kind::Ceil, "time_ceil"),
+    (Kind::Shift, "time_shift"),
+    (Kind::Extract, "time_extract"),
+    (Kind::Parse, "time_parse"),
+    (Kind::Format, "time_format"),
+    (Kind::InInterval, "time_in_interval"),
+    (Kind::MillisToTimestamp, "millis_to_timestamp"),
+    (Kind::TimestampToMillis, "timestamp_to_millis"),
+    (Kind::Add, "timestampadd"),
+    (Kind::Diff, "timestampdiff"),
+];
+
+/// The functions for one session, with `tz` as the default time zone.
+pub fn time_functions(tz: TimeZone) -> Vec<ScalarUDF> {
+    ALL.iter()
+        .map(|(kind, name)| {
+            ScalarUDF::new_from_impl(TimeFn {
+                kind: *kind,
+                name,
+                tz,
+                signature: Signature::variadic_any(Volatility::Immutable),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+struct TimeFn {
+    kind: Kind,
+    name: &'static str,
+    tz: TimeZone,
+    signature: Signature,
+}
+
+impl PartialEq for TimeFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.tz == other.tz
+    }
+}
+impl Eq for TimeFn {}
+impl std::hash::Hash for TimeFn {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        self.tz.name().hash(state);
+    }
+}
+
+/// (minimum, maximum) argument count of each function.
+fn arity(kind: Kind) -> (usize, usize) {
+    match kind {
+        Kind::Floor | Kind::Ceil => (2, 4),
+        Kind::Shift => (3, 4),
+        Kind::Extract | Kind::Parse | Kind::Format => (1, 3),
+        Kind::InInterval => (2, 2),
+        Kind::MillisToTimestamp | Kind::TimestampToMillis => (1, 1),
+        Kind::Add | Kind::Diff => (3, 3),
+    }
+}
+
+impl ScalarUDFImpl for TimeFn {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let (lo, hi) = arity(self.kind);
+        if arg_types.len() < lo || arg_types.len() > hi {
+            let name = self.name.to_uppercase();
+            return if lo == hi {
+                plan_err!("{name} takes {lo} arguments, got {}", arg_types.len())
+            } else {
+                plan_err!(
+                    "{name} takes {lo} to {hi} arguments, got {}",
+                    arg_types.len()
+                )
+            };
+        }
+        Ok(match self.kind {
+            Kind::Extract | Kind::TimestampToMillis | Kind::Diff => DataType::Int64,
+            Kind::Format => DataType::Utf8,
+            Kind::InInterval => DataType::Boolean,
+            _ => TIMESTAMP,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let a = &args.args;
+        let out: ArrayRef = match self.kind {
+            Kind::Floor | Kind::Ceil => {
+                let ts = millis(&a[0], n)?;
+                let period = period_arg(self.name, a, 1)?;
+                let origin = match a.get(2) {
+                    Some(v) => optional_millis_scalar(v)?,
+                    None => None,
+                };
+                let tz = tz_arg(self.name, a, 3, self.tz)?;
+                let g = Granularity::Period { period, tz, origin };
+                let ceil = self.kind == Kind::Ceil;
+                let mut b = g.bucketer();
+                Arc::new(map_ts(&ts, |t| {
+                    let start = b.bucket_start(t);
+                    if ceil && start != t {
+                        g.next_bucket(start)
+                    } else {
+                        start
+                    }
+                }))
+            }
+            Kind::Shift => {
+                let ts = millis(&a[0], n)?;
+                let period = period_arg(self.name, a, 1)?;
+                let steps = int_array(&a[2], n)?;
+                let tz = tz_arg(self.name, a, 3, self.tz)?;
+                let out: TimestampMillisecondArray = ts
+                    .iter()
+                    .zip(steps.iter())
+                    .map(|(t, s)| Some(period.add_to(t?, &tz, s?)))
+                    .collect();
+                Arc::new(out)
+            }
+            Kind::Extract => {
+                let ts = millis(&a[0], n)?;
+                let unit = match a.get(1) {
+                    Some(v) => string_scalar(self.name, v, "unit")?,
+                    None => "MILLISECOND".to_string(),
+                };
+                let tz = tz_arg(self.name, a, 2, self.tz)?;
+                let unit = unit.to_uppercase();
+                let out: Int64Array = ts
+                    .iter()
+                    .map(|t| t.map(|t| extract(&unit, t, &tz)).transpose())
+                    .collect::<Result<_>>()?;
+                Arc::new(out)
+            }
+            Kind::Parse => {
+                let text = cast(&a[0].to_array(n)?, &DataType::Utf8)?;
+                let text = downcast::<StringArray>(&text)?;
+                let pattern = match a.get(1) {
+                    Some(v) => optional_string_scalar(v)?,
+                    None => None,
+                };
+                let tz = tz_arg(self.name, a, 2, self.tz)?;
+                let out: TimestampMillisecondArray = text
+                    .iter()
+                    .map(|s| s.and_then(|s| parse_time(s, pattern.as_deref(), &tz)))
+                    .collect();
+                Arc::new(out)
+            }
+            Kind::Format => {
+                let ts = millis(&a[0], n)?;
+                let pattern = match a.get(1) {
+                    Some(v) => optional_string_scalar(v)?,
+                    None => None,
+                };
+                let tz = tz_arg(self.name, a, 2, self.tz)?;
+                let out: StringArray = ts
+                    .iter()
+                    .map(|t| t.map(|t| format_time(t, pattern.as_deref(), &tz)))
+                    .collect();
+                Arc::new(out)
+            }
+            Kind::InInterval => {
+                let ts = millis(&a[0], n)?;
+                let text = string_scalar(self.name, &a[1], "interval")?;
+                let iv = Interval::parse(&text).or_else(|e| {
+                    exec_err!("TIME_IN_INTERVAL: {text:?} is not an ISO interval: {e}")
+                })?;
+                let out: BooleanArray = ts.iter().map(|t| t.map(|t| iv.contains(t))).collect();
+                Arc::new(out)
+            }
+            Kind::MillisToTimestamp => {
+                let v = int_array(&a[0], n)?;
+                Arc::new(v.reinterpret_cast::<arrow::datatypes::TimestampMillisecondType>())
+            }
+            Kind::TimestampToMillis => Arc::new(millis(&a[0], n)?),
+            Kind::Add => {
+                let unit = string_scalar(self.name, &a[0], "unit")?;
+                let period = unit_period(self.name, &unit)?;
+                let steps = int_array(&a[1], n)?;
+                let ts = millis(&a[2], n)?;
+                let tz = self.tz;
+                let out: TimestampMillisecondArray = ts
+                    .iter()
+                    .zip(steps.iter())
+                    .map(|(t, s)| Some(period.add_to(t?, &tz, s?)))
+                    .collect();
+                Arc::new(out)
+            }
+            Kind::Diff => {
+                let unit = string_scalar(self.name, &a[0], "unit")?;
+                let period = unit_period(self.name, &unit)?;
+                let t1 = millis(&a[1], n)?;
+                let t2 = millis(&a[2], n)?;
+                let tz = self.tz;
+                let out: Int64Array = t1
+                    .iter()
+                    .zip(t2.iter())
+                    .map(|(a, b)| Some(periods_between(&period, a?, b?, &tz)))
+                    .collect();
+                Arc::new(out)
+            }
+        };
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(out))
+        }
+    }
+}
+
+fn downcast<T: 'static>(a: &ArrayRef) -> Result<&T> {
+    match a.as_any().downcast_ref::<T>() {
+        Some(v) => Ok(v),
+        None => exec_err!("unexpected array type {}", a.data_type()),
+    }
+}
+
+/// Milliseconds since the epoch of a timestamp, integer or ISO string argument.
+fn millis(v: &ColumnarValue, n: usize) -> Result<Int64Array> {
+    let arr = v.to_array(n)?;
+    let ms = match arr.data_type() {
+        DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
+            let t = cast(&arr, &TIMESTAMP)?;
+            cast(&t, &DataType::Int64)?
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let s = cast(&arr, &DataType::Utf8)?;
+            let s = downcast::<StringArray>(&s)?;
+            let out: Int64Array = s
+                .iter()
+                .map(|s| s.and_then(|s| parse_time(s, None, &TimeZone::Utc)))
+                .collect();
+            Arc::new(out)
+        }
+        DataType::Null => Arc::new(Int64Array::new_null(n)),
+        _ => cast(&arr, &DataType::Int64)?,
+    };
+    Ok(downcast::<Int64Array>(&ms)?.clone())
+}
+
+fn int_array(v: &ColumnarValue, n: usize) -> Result<Int64Array> {
+    let arr = cast(&v.to_array(n)?, &DataType::Int64)?;
+    Ok(downcast::<Int64Array>(&arr)?.clone())
+}
+
+fn map_ts(ts: &Int64Array, mut f: impl FnMut(i64) -> i64) -> TimestampMillisecondArray {
+    ts.iter().map(|t| t.map(&mut f)).collect()
+}
+
+fn optional_string_scalar(v: &ColumnarValue) -> Result<Option<String>> {
+    match v {
+        ColumnarValue::Scalar(s) if s.is_null() => Ok(None),
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+        ) => Ok(Some(s.clone())),
+        other => exec_err!("expected a string literal, got {}", other.data_type()),
+    }
+}
+
+fn string_scalar(func: &str, v: &ColumnarValue, what: &str) -> Result<String> {
+    match optional_string_scalar(v) {
+        Ok(Some(s)) => Ok(s),
+        _ => exec_err!(
+            "{}: the {what} must be a string literal",
+            func.to_uppercase()
+        ),
+    }
+}
+
+fn optional_millis_scalar(v: &ColumnarValue) -> Result<Option<i64>> {
+    match v {
+        ColumnarValue::Scalar(s) if s.is_null() => Ok(None),
+        ColumnarValue::Scalar(_) => Ok(millis(v, 1)?.iter().next().flatten()),
+        ColumnarValue::Array(_) => exec_err!("the origin must be a constant"),
+    }
+}
+
+fn period_arg(func: &str, a: &[ColumnarValue], i: usize) -> Result<Period> {
+    let text = string_scalar(func, &a[i], "period")?;
+    text.parse::<Period>()
+        .or_else(|e| exec_err!("{}: {e}", func.to_uppercase()))
+}
+
+fn tz_arg(func: &str, a: &[ColumnarValue], i: usize, default: TimeZone) -> Result<TimeZone> {
+    match a.get(i).map(optional_string_scalar).transpose()?.flatten() {
+        None => Ok(default),
+        Some(name) => name
+            .parse::<TimeZone>()
+            .or_else(|e| exec_err!("{}: {e}", func.to_uppercase())),
+    }
+}
+
+/// TIMESTAMPADD/TIMESTAMPDIFF units as periods.
+fn unit_period(func: &str, unit: &str) -> Result<Period> {
+    let p = match unit.to_uppercase().trim_start_matches("SQL_TSI_") {
+        "MILLISECOND" => "PT0.001S",
+        "SECOND" => "PT1S",
+        "MINUTE" => "PT1M",
+        "HOUR" => "PT1H",
+        "DAY" => "P1D",
+        "WEEK" => "P1W",
+        "MONTH" => "P1M",
+        "QUARTER" => "P3M",
+        "YEAR" => "P1Y",
+        other => {
+            return exec_err!(
+                "{}: unknown time unit {other:?}; use one of SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER, YEAR",
+                func.to_uppercase()
+            );
+        }
+    };
+    if p == "PT0.001S" {
+        return Ok(Period::millis(1));
+    }
+    p.parse::<Period>()
+        .or_else(|e| exec_err!("{}: {e}", func.to_uppercase()))
+}
+
+/// Whole periods from `a` to `b` (negative when `b` is earlier), as Druid's TIMESTAMPDIFF.
+fn periods_between(p: &Period, a: i64, b: i64, tz: &TimeZone) -> i64 {
+    if let Some(step) = p
+        .standard_millis()
+        .filter(|_| p.years == 0 && p.months == 0)
+    {
+        return (b - a) / step.max(1);
+    }
+    // Calendar periods: estimate, then correct so that a + k*p <= b < a + (k+1)*p.
+    let months = i64::from(p.years) * 12 + i64::from(p.months);
+    let mut k = (b - a) / (months.max(1) * 30 * 86_400_000);
+    let sign = if b >= a { 1 } else { -1 };
+    loop {
+        let next = p.add_to(a, tz, k + sign);
+        if (sign > 0 && next <= b) || (sign < 0 && next >= b) {
+            k += sign;
+            continue;
+        }
+        let here = p.add_to(a, tz, k);
+        if (sign > 0 && here > b) || (sign < 0 && here < b) {
+            k -= sign;
+            continue;
+        }
+        return k;
+    }
+}
+
+fn extract(unit: &str, t: i64, tz: &TimeZone) -> Result<i64> {
+    let local = tz.to_local(t);
+    let c = CivilTime::from_millis(local);
+    Ok(match unit {
+        "EPOCH" => t.div_euclid(1000),
+        "MILLISECOND" => local.rem_euclid(1000),
+        "SECOND" => i64::from(c.second),
+        "MINUTE" => i64::from(c.minute),
+        "HOUR" => i64::from(c.hour),
+        "DAY" => i64::from(c.day),
+        "DOW" | "ISODOW" => i64::from(c.day_of_week()),
+        "DOY" => i64::from(c.day_of_year()),
+        "WEEK" => iso_week(&c).1,
+        "MONTH" => i64::from(c.month),
+        "QUARTER" => i64::from((c.month - 1) / 3 + 1),
+        "YEAR" => c.year,
+        "ISOYEAR" => iso_week(&c).0,
+        "DECADE" => c.year.div_euclid(10),
+        "CENTURY" => (c.year - 1).div_euclid(100) + 1,
+        "MILLENNIUM" => (c.year - 1).div_euclid(1000) + 1,
+        other => {
+            return exec_err!(
+                "TIME_EXTRACT: unknown unit {other:?}; use EPOCH, SECOND, MINUTE, HOUR, DAY, DOW, DOY, WEEK, MONTH, QUARTER or YEAR"
+            );
+        }
+    })
+}
+
+/// (ISO week-based year, ISO week number).
+fn iso_week(c: &CivilTime) -> (i64, i64) {
+    use chrono::Datelike;
+    match chrono::NaiveDate::from_ymd_opt(c.year as i32, c.month, c.day) {
+        Some(d) => (
+            i64::from(d.iso_week().year()),
+            i64::from(d.iso_week().week()),
+        ),
+        None => (c.year, 1),
+    }
+}
+
+/// A Joda-style pattern (`yyyy-MM-dd HH:mm:ss.SSS`) as a chrono format string.
+fn joda_to_chrono(pattern: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut run = 1;
+        while i + run < chars.len() && chars[i + run] == c {
+            run += 1;
+        }
+        let piece = match (c, run) {
+            ('y' | 'Y' | 'u', 2) => "%y".to_string(),
+            ('y' | 'Y' | 'u', _) => "%Y".to_string(),
+            ('M', 1 | 2) => "%m".to_string(),
+            ('M', 3) => "%b".to_string(),
+            ('M', _) => "%B".to_string(),
+            ('d', _) => "%d".to_string(),
+            ('D', _) => "%j".to_string(),
+            ('H', _) => "%H".to_string(),
+            ('h', _) => "%I".to_string(),
+            ('m', _) => "%M".to_string(),
+            ('s', _) => "%S".to_string(),
+            ('S', _) => "%3f".to_string(),
+            ('a', _) => "%p".to_string(),
+            ('E', 1..=3) => "%a".to_string(),
+            ('E', _) => "%A".to_string(),
+            ('Z', 1) => "%z".to_string(),
+            ('Z', _) => "%:z".to_string(),
+            ('\'', _) => {
+                // Quoted literal text up to the next quote.
+                let mut j = i + 1;
+                let mut lit = String::new();
+                while j < chars.len() && chars[j] != '\'' {
+                    lit.push(chars[j]);
+                    j += 1;
+                }
+                i = j + 1;
+                out.push_str(&lit.replace('%', "%%"));
+                continue;
+            }
+            ('%', _) => "%%".repeat(run),
+            _ => std::iter::repeat_n(c, run).collect(),
+        };
+        out.push_str(&piece);
+        i += run;
+    }
+    out
+}
+
+fn parse_time(s: &str, pattern: Option<&str>, tz: &TimeZone) -> Option<i64> {
+    match pattern {
+        None => parse_iso_in(s.trim(), tz).ok(),
+        Some(p) => {
+            let fmt = joda_to_chrono(p);
+            if let Ok(dt) = chrono::DateTime::parse_from_str(s, &fmt) {
+                return Some(dt.timestamp_millis());
+            }
+            if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, &fmt) {
+                return Some(tz.to_utc(dt.and_utc().timestamp_millis()));
+            }
+            chrono::NaiveDate::parse_from_str(s, &fmt)
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|dt| tz.to_utc(dt.and_utc().timestamp_millis()))
+        }
+    }
+}
+
+fn format_time(t: i64, pattern: Option<&str>, tz: &TimeZone) -> String {
+    match pattern {
+        None => format_iso_in(t, tz),
+        Some(p) => {
+            let local = tz.to_local(t);
+            match chrono::DateTime::from_timestamp_millis(local) {
+                Some(dt) => {
+                    let fmt = joda_to_chrono(p);
+                    let mut out = String::new();
+                    use std::fmt::Write;
+                    if write!(out, "{}", dt.naive_utc().format(&fmt)).is_err() {
+                        return format_iso_in(t, tz);
+                    }
+                    out
+                }
+                None => format_iso_in(t, tz),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joda_patterns_translate() {
+        assert_eq!(joda_to_chrono("yyyy-MM-dd HH:mm:ss"), "%Y-%m-%d %H:%M:%S");
+        assert_eq!(joda_to_chrono("yyyy-MM-dd'T'HH"), "%Y-%m-%dT%H");
+    }
+
+    #[test]
+    fn diff_counts_whole_periods() {
+        let day = unit_period("t", "DAY").unwrap();
+        assert_eq!(
+            periods_between(&day, 0, 86_400_000 * 3 - 1, &TimeZone::Utc),
+            2
+        );
+        let month = unit_period("t", "MONTH").unwrap();
+        let jan31 = parse_iso_in("2020-01-31", &TimeZone::Utc).unwrap();
+        let mar1 = parse_iso_in("2020-03-01", &TimeZone::Utc).unwrap();
+        assert_eq!(periods_between(&month, jan31, mar1, &TimeZone::Utc), 1);
+        assert_eq!(periods_between(&month, mar1, jan31, &TimeZone::Utc), -1);
+    }
+
+    #[test]
+    fn extract_units() {
+        let t = parse_iso_in("2016-06-27T10:20:30.456Z", &TimeZone::Utc).unwrap();
+        assert_eq!(extract("HOUR", t, &TimeZone::Utc).unwrap(), 10);
+        assert_eq!(extract("DOW", t, &TimeZone::Utc).unwrap(), 1);
+        assert_eq!(extract("QUARTER", t, &TimeZone::Utc).unwrap(), 2);
+        assert_eq!(extract("MILLISECOND", t, &TimeZone::Utc).unwrap(), 456);
+        assert!(extract("FORTNIGHT", t, &TimeZone::Utc).is_err());
+    }
+}

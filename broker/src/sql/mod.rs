@@ -1,0 +1,16 @@
+//! Druid SQL in the broker: DataFusion plans each statement over the `druid` catalog, a
+//! pushdown step turns what native queries can express into native queries that run next to
+//! the data, and DataFusion runs only the rest.
+
+mod catalog;
+mod filter;
+mod functions;
+mod http;
+mod native;
+mod planner;
+mod pushdown;
+mod rewrite;
+mod table;
+
+pub use http::routes;
+pub use planner::{SqlEngine, SqlOptions, SqlOutput};

@@ -1,0 +1,496 @@
+//! The pushdown step: after DataFusion has optimized a plan (filters and projections pushed into
+//! table scans), the parts native queries can express are replaced by `DruidQuery` nodes that
+//! run next to the data:
+//! - an aggregate over one datasource (GROUP BY columns and at most one time bucketing, COUNT,
+//!   SUM, MIN, MAX, AVG, COUNT(DISTINCT)/APPROX_COUNT_DISTINCT, FILTER clauses) becomes a
+//!   groupBy or timeseries query;
+//! - ORDER BY ... LIMIT over such an aggregate becomes its `limitSpec`, so only the top rows
+//!   leave the data nodes;
+//! - any other scan of a datasource becomes a native scan with the filters and columns it needs.
+//!
+//! DataFusion runs only what is left above these nodes.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, Result};
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, Projection, SortExpr, TableScan};
+use serde_json::{Value, json};
+
+use eddy_types::time::TimeZone;
+
+use super::filter::{self, Native, column_of, literal};
+use super::native::{NativeNode, Shape, Source};
+use super::table::{Columns, DruidTable, intervals_json, scan_node};
+
+/// Settings that change how SQL maps to native queries.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `sqlTimeZone`: the zone of TIME_FLOOR without an explicit one.
+    pub tz: TimeZone,
+    /// `useApproximateCountDistinct` (default true): COUNT(DISTINCT) runs as a sketch.
+    pub approx_count_distinct: bool,
+}
+
+/// Replaces what native queries can run with `DruidQuery` nodes.
+pub fn rewrite(plan: LogicalPlan, opts: &Options) -> Result<LogicalPlan> {
+    let plan = plan
+        .transform_down(|p| match &p {
+            LogicalPlan::Aggregate(agg) => match aggregate(agg, opts) {
+                Some(node) => Ok(Transformed::yes(node.into_plan())),
+                None => Ok(Transformed::no(p)),
+            },
+            _ => Ok(Transformed::no(p)),
+        })?
+        .data;
+    let plan = plan
+        .transform_up(|p| match &p {
+            LogicalPlan::TableScan(scan) => match druid_table(scan) {
+                Some(table) => {
+                    let node = scan_node(
+                        &table.columns,
+                        scan.projected_schema.clone(),
+                        &scan.filters,
+                        scan.fetch,
+                    );
+                    Ok(Transformed::yes(node.into_plan()))
+                }
+                None => Ok(Transformed::no(p)),
+            },
+            LogicalPlan::Sort(sort) => match sort.fetch {
+                Some(fetch) => Ok(push_limit(&sort.input, &sort.expr, fetch).map_or(
+                    Transformed::no(p.clone()),
+                    |input| {
+                        let mut s = sort.clone();
+                        s.input = Arc::new(input);
+                        Transformed::yes(LogicalPlan::Sort(s))
+                    },
+                )),
+                None => Ok(Transformed::no(p)),
+            },
+            _ => Ok(Transformed::no(p)),
+        })?
+        .data;
+    Ok(plan)
+}
+
+fn druid_table(scan: &TableScan) -> Option<Arc<DruidTable>> {
+    let provider = source_as_provider(&scan.source).ok()?;
+    let any: Arc<dyn std::any::Any + Send + Sync> = provider;
+    any.downcast::<DruidTable>().ok()
+}
+
+/// Follows projections down to a datasource scan, inlining projected expressions.
+fn scan_below(
+    plan: &LogicalPlan,
+    mut exprs: Vec<Expr>,
+) -> Option<(Arc<DruidTable>, &TableScan, Vec<Expr>)> {
+    match plan {
+        LogicalPlan::TableScan(scan) => Some((druid_table(scan)?, scan, exprs)),
+        LogicalPlan::Projection(p) => {
+            exprs = exprs
+                .into_iter()
+                .map(|e| inline(e, p))
+                .collect::<Option<_>>()?;
+            scan_below(&p.input, exprs)
+        }
+        LogicalPlan::SubqueryAlias(a) => {
+            // Column references are qualified by the alias; the scan's columns have the same names.
+            let exprs = exprs
+                .into_iter()
+                .map(|e| {
+                    e.transform(|x| match x {
+                        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(
+                            Column::new_unqualified(c.name),
+                        ))),
+                        other => Ok(Transformed::no(other)),
+                    })
+                    .map(|t| t.data)
+                    .ok()
+                })
+                .collect::<Option<_>>()?;
+            scan_below(&a.input, exprs)
+        }
+        _ => None,
+    }
+}
+
+/// `e` with references to a projection's outputs replaced by what they compute.
+fn inline(e: Expr, p: &Projection) -> Option<Expr> {
+    e.transform(|x| match x {
+        Expr::Column(c) => {
+            let idx = p.schema.index_of_column(&c).ok();
+            match idx.and_then(|i| p.expr.get(i)) {
+                Some(inner) => Ok(Transformed::yes(inner.clone().unalias())),
+                None => Ok(Transformed::no(Expr::Column(c))),
+            }
+        }
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .ok()
+}
+
+/// A time bucketing of `__time` as a native granularity.
+fn time_granularity(e: &Expr, opts: &Options) -> Option<Value> {
+    if column_of(e) == Some(eddy_types::TIME_COLUMN) {
+        return Some(json!("none"));
+    }
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    let arg = |i: usize| f.args.get(i);
+    match f.name() {
+        "time_floor" => {
+            if column_of(arg(0)?) != Some(eddy_types::TIME_COLUMN) {
+                return None;
+            }
+            let Value::String(period) = literal(arg(1)?)? else {
+                return None;
+            };
+            let mut g = json!({"type": "period", "period": period, "timeZone": opts.tz.name()});
+            if let Some(o) = arg(2) {
+                match literal(o)? {
+                    Value::Null => {}
+                    Value::Number(n) => {
+                        g["origin"] = json!(eddy_types::time::format_iso(n.as_i64()?))
+                    }
+                    Value::String(s) => g["origin"] = json!(s),
+                    _ => return None,
+                }
+            }
+            if let Some(tz) = arg(3) {
+                match literal(tz)? {
+                    Value::Null => {}
+                    Value::String(s) => g["timeZone"] = json!(s),
+                    _ => return None,
+                }
+            }
+            Some(g)
+        }
+        "date_trunc" => {
+            if column_of(arg(1)?) != Some(eddy_types::TIME_COLUMN) {
+                return None;
+            }
+            let Value::String(unit) = literal(arg(0)?)? else {
+                return None;
+            };
+            let period = match unit.to_lowercase().as_str() {
+                "second" => "PT1S",
+                "minute" => "PT1M",
+                "hour" => "PT1H",
+                "day" => "P1D",
+                "week" => "P1W",
+                "month" => "P1M",
+                "quarter" => "P3M",
+                "year" => "P1Y",
+                _ => return None,
+            };
+            Some(json!({"type": "period", "period": period, "timeZone": "UTC"}))
+        }
+        _ => None,
+    }
+}
+
+fn output_type(kind: &str) -> &'static str {
+    match kind {
+        "LONG" => "LONG",
+        "FLOAT" => "FLOAT",
+        "DOUBLE" => "DOUBLE",
+        _ => "STRING",
+    }
+}
+
+/// Native aggregators (and a post-aggregator, for AVG) computing one SQL aggregate as `name`.
+fn aggregator(
+    e: &Expr,
+    name: &str,
+    cols: &Columns,
+    opts: &Options,
+) -> Option<(Vec<Value>, Option<Value>)> {
+    let Expr::AggregateFunction(f) = e.clone().unalias() else {
+        return None;
+    };
+    let p = &f.params;
+    if !p.order_by.is_empty() {
+        return None;
+    }
+    let func = f.func.name().to_lowercase();
+    let arg_col = || -> Option<(&str, &str)> {
+        let c = column_of(p.args.first()?)?;
+        Some((c, cols.kind(c)?))
+    };
+    let numeric = |kind: &str| matches!(kind, "LONG" | "FLOAT" | "DOUBLE");
+    let typed = |kind: &str, long: &str, double: &str| -> String {
+        if kind == "LONG" {
+            long.into()
+        } else {
+            double.into()
+        }
+    };
+    let (mut aggs, post): (Vec<Value>, Option<Value>) = match (func.as_str(), p.distinct) {
+        ("count", false) => match p.args.first() {
+            None => (vec![json!({"type": "count", "name": name})], None),
+            Some(a) if literal(a).is_some_and(|v| !v.is_null()) => {
+                (vec![json!({"type": "count", "name": name})], None)
+            }
+            Some(_) => {
+                let (c, _) = arg_col()?;
+                (
+                    vec![json!({
+                        "type": "filtered",
+                        "name": name,
+                        "filter": {"type": "not", "field": {"type": "null", "column": c}},
+                        "aggregator": {"type": "count", "name": name},
+                    })],
+                    None,
+                )
+            }
+        },
+        ("count", true) | ("approx_distinct", false) => {
+            if func == "count" && !opts.approx_count_distinct {
+                return None;
+            }
+            let (c, kind) = arg_col()?;
+            if c == eddy_types::TIME_COLUMN {
+                return None;
+            }
+            if kind.starts_with("COMPLEX<hyperUnique") {
+                (
+                    vec![
+                        json!({"type": "hyperUnique", "name": name, "fieldName": c, "round": true}),
+                    ],
+                    None,
+                )
+            } else if kind.starts_with("COMPLEX") {
+                return None;
+            } else {
+                (
+                    vec![
+                        json!({"type": "cardinality", "name": name, "fields": [c], "byRow": false, "round": true}),
+                    ],
+                    None,
+                )
+            }
+        }
+        ("sum", false) => {
+            let (c, kind) = arg_col()?;
+            if !numeric(kind) || c == eddy_types::TIME_COLUMN {
+                return None;
+            }
+            (
+                vec![
+                    json!({"type": typed(kind, "longSum", "doubleSum"), "name": name, "fieldName": c}),
+                ],
+                None,
+            )
+        }
+        ("min" | "max", false) => {
+            let (c, kind) = arg_col()?;
+            if !numeric(kind) {
+                return None;
+            }
+            let t = if func == "min" {
+                typed(kind, "longMin", "doubleMin")
+            } else {
+                typed(kind, "longMax", "doubleMax")
+            };
+            (vec![json!({"type": t, "name": name, "fieldName": c})], None)
+        }
+        ("avg", false) => {
+            let (c, kind) = arg_col()?;
+            if !numeric(kind) || c == eddy_types::TIME_COLUMN {
+                return None;
+            }
+            let sum = format!("{name}:sum");
+            let count = format!("{name}:count");
+            (
+                vec![
+                    json!({"type": typed(kind, "longSum", "doubleSum"), "name": sum, "fieldName": c}),
+                    json!({"type": "count", "name": count}),
+                ],
+                Some(json!({
+                    "type": "arithmetic",
+                    "name": name,
+                    "fn": "quotient",
+                    "fields": [
+                        {"type": "fieldAccess", "fieldName": sum},
+                        {"type": "fieldAccess", "fieldName": count},
+                    ],
+                })),
+            )
+        }
+        _ => return None,
+    };
+    if let Some(w) = &p.filter {
+        let f = filter::translate(w, cols)?.into_filter();
+        aggs = aggs
+            .into_iter()
+            .map(|a| {
+                let n = a["name"].clone();
+                json!({"type": "filtered", "name": n, "filter": f, "aggregator": a})
+            })
+            .collect();
+    }
+    Some((aggs, post))
+}
+
+/// An aggregate over one datasource as a groupBy or timeseries query.
+fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
+    let n_group = agg.group_expr.len();
+    let all: Vec<Expr> = agg
+        .group_expr
+        .iter()
+        .chain(agg.aggr_expr.iter())
+        .cloned()
+        .collect();
+    let (table, scan, exprs) = scan_below(&agg.input, all)?;
+    if scan.fetch.is_some() {
+        return None;
+    }
+    let cols = &table.columns;
+    // GROUPING SETS / ROLLUP / CUBE have no single native form here.
+    if exprs[..n_group]
+        .iter()
+        .any(|e| matches!(e, Expr::GroupingSet(_)))
+    {
+        return None;
+    }
+    let mut granularity: Option<Value> = None;
+    let mut dimensions = Vec::new();
+    let mut sources = Vec::new();
+    for (i, e) in exprs[..n_group].iter().enumerate() {
+        if let Some(g) = time_granularity(e, opts) {
+            if granularity.is_some() {
+                return None;
+            }
+            granularity = Some(g);
+            sources.push(Source::Timestamp);
+            continue;
+        }
+        let c = column_of(e)?;
+        if !matches!(e, Expr::Column(_)) {
+            return None;
+        }
+        let kind = cols.kind(c)?;
+        if kind.starts_with("COMPLEX") {
+            return None;
+        }
+        let name = format!("d{i}");
+        dimensions.push(json!({
+            "type": "default",
+            "dimension": c,
+            "outputName": name,
+            "outputType": output_type(kind),
+        }));
+        sources.push(Source::Field(name));
+    }
+    let mut aggregations = Vec::new();
+    let mut post = Vec::new();
+    for (i, e) in exprs[n_group..].iter().enumerate() {
+        let name = format!("a{i}");
+        let (a, p) = aggregator(e, &name, cols, opts)?;
+        aggregations.extend(a);
+        post.extend(p);
+        sources.push(Source::Field(name));
+    }
+    let parts: Vec<Native> = scan
+        .filters
+        .iter()
+        .map(|f| filter::translate(f, cols))
+        .collect::<Option<_>>()?;
+    let (intervals, filter) = filter::split(parts);
+    let (intervals, filter) = intervals_json(&intervals, filter);
+    let time_bucketed = granularity.is_some();
+    let gran = granularity.unwrap_or_else(|| json!("all"));
+    let (mut query, shape) = if dimensions.is_empty() {
+        (
+            json!({
+                "queryType": "timeseries",
+                "dataSource": cols.ds,
+                "intervals": intervals,
+                "granularity": gran,
+                "aggregations": aggregations,
+                "postAggregations": post,
+                "context": {"skipEmptyBuckets": true},
+            }),
+            Shape::Timeseries,
+        )
+    } else {
+        (
+            json!({
+                "queryType": "groupBy",
+                "dataSource": cols.ds,
+                "intervals": intervals,
+                "granularity": gran,
+                "dimensions": dimensions,
+                "aggregations": aggregations,
+                "postAggregations": post,
+            }),
+            Shape::GroupBy,
+        )
+    };
+    if let Some(f) = filter {
+        query["filter"] = f;
+    }
+    Some(NativeNode {
+        query,
+        shape,
+        sources,
+        schema: agg.schema.clone(),
+        one_row: n_group == 0 && !time_bucketed,
+    })
+}
+
+/// ORDER BY ... LIMIT (or LIMIT alone) over a groupBy node, as the node's `limitSpec`. The
+/// SQL sort stays above it (it re-sorts only the limited rows).
+fn push_limit(input: &LogicalPlan, order: &[SortExpr], fetch: usize) -> Option<LogicalPlan> {
+    match input {
+        LogicalPlan::Projection(p) => {
+            // Map sort keys through the projection when they are plain renames.
+            let mapped: Vec<SortExpr> = order
+                .iter()
+                .map(|s| {
+                    let e = inline(s.expr.clone(), p)?;
+                    matches!(e, Expr::Column(_)).then(|| SortExpr {
+                        expr: e,
+                        asc: s.asc,
+                        nulls_first: s.nulls_first,
+                    })
+                })
+                .collect::<Option<_>>()?;
+            let inner = push_limit(&p.input, &mapped, fetch)?;
+            let mut p2 = p.clone();
+            p2.input = Arc::new(inner);
+            Some(LogicalPlan::Projection(p2))
+        }
+        LogicalPlan::Extension(ext) => {
+            let node = ext.node.as_any().downcast_ref::<NativeNode>()?;
+            if node.shape != Shape::GroupBy {
+                return None;
+            }
+            let mut columns = Vec::new();
+            for s in order {
+                let Expr::Column(c) = &s.expr else {
+                    return None;
+                };
+                let idx = node.schema.index_of_column(c).ok()?;
+                let Source::Field(name) = &node.sources[idx] else {
+                    return None;
+                };
+                let numeric = node.schema.field(idx).data_type().is_numeric();
+                columns.push(json!({
+                    "dimension": name,
+                    "direction": if s.asc { "ascending" } else { "descending" },
+                    "dimensionOrder": if numeric { "numeric" } else { "lexicographic" },
+                }));
+            }
+            let mut node = node.clone();
+            node.query["limitSpec"] =
+                json!({"type": "default", "limit": fetch, "columns": columns});
+            Some(node.into_plan())
+        }
+        _ => None,
+    }
+}
