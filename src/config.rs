@@ -34,6 +34,8 @@ pub struct HttpSection {
     pub addr: String,
     /// Largest request body accepted, in bytes (task specs with inline data can be big).
     pub max_body_bytes: usize,
+    /// Address of the Arrow Flight SQL endpoint (gRPC); empty disables it.
+    pub flight_addr: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,6 +102,7 @@ impl Default for HttpSection {
         HttpSection {
             addr: "127.0.0.1:8888".into(),
             max_body_bytes: 256 << 20,
+            flight_addr: "127.0.0.1:8815".into(),
         }
     }
 }
@@ -218,6 +221,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.http_addr()?;
+        self.flight_addr()?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError(format!(
                 "log.format: {:?} is not \"text\" or \"json\"",
@@ -249,6 +253,19 @@ impl Config {
             ConfigError(format!(
                 "http.addr: {:?} is not host:port ({e})",
                 self.http.addr
+            ))
+        })
+    }
+
+    /// The Flight SQL address, or None when `http.flight_addr` is empty (disabled).
+    pub fn flight_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.http.flight_addr.is_empty() {
+            return Ok(None);
+        }
+        self.http.flight_addr.parse().map(Some).map_err(|e| {
+            ConfigError(format!(
+                "http.flight_addr: {:?} is not host:port ({e})",
+                self.http.flight_addr
             ))
         })
     }

@@ -38,6 +38,10 @@ enum Command {
         /// Address of the HTTP API (http.addr); port 0 picks a free port.
         #[arg(long)]
         http_addr: Option<String>,
+        /// Address of the Arrow Flight SQL endpoint (http.flight_addr, default 127.0.0.1:8815);
+        /// port 0 picks a free port, an empty value disables it.
+        #[arg(long)]
+        flight_addr: Option<String>,
     },
     /// Submit a batch ingestion spec (Druid's index_parallel task JSON) and follow it.
     Ingest {
@@ -73,6 +77,7 @@ fn run() -> anyhow::Result<()> {
                 config,
                 data_dir,
                 http_addr,
+                flight_addr,
             } => {
                 let mut cfg = Config::load(config.as_deref(), std::env::vars())
                     .map_err(anyhow::Error::msg)?;
@@ -81,6 +86,9 @@ fn run() -> anyhow::Result<()> {
                 }
                 if let Some(a) = http_addr {
                     cfg.http.addr = a;
+                }
+                if let Some(a) = flight_addr {
+                    cfg.http.flight_addr = a;
                 }
                 cfg.validate().map_err(anyhow::Error::msg)?;
                 eddy_runtime::telemetry::init_logging(&cfg.log.level, cfg.log.format == "json");

@@ -28,8 +28,11 @@ use crate::status;
 /// A running standalone node.
 pub struct Node {
     pub addr: SocketAddr,
+    /// Where Flight SQL listens, when enabled.
+    pub flight_addr: Option<SocketAddr>,
     pub shutdown: Shutdown,
     server: JoinHandle<Result<(), std::io::Error>>,
+    flight: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
 }
 
 impl Node {
@@ -44,6 +47,11 @@ impl Node {
             .await
             .context("the HTTP server task panicked")?
             .context("the HTTP server failed")?;
+        if let Some(f) = self.flight {
+            f.await
+                .context("the Flight SQL server task panicked")?
+                .context("the Flight SQL server failed")?;
+        }
         Ok(())
     }
 }
@@ -129,6 +137,11 @@ pub async fn start_standalone(
         },
     );
 
+    let flight = match config.flight_addr()? {
+        Some(addr) => Some(start_flight(addr, broker.clone(), shutdown.clone()).await?),
+        None => None,
+    };
+
     let app: Router = Router::new()
         .merge(status::router(config.clone()))
         .merge(eddy_coordinator::router(coordinator))
@@ -146,7 +159,30 @@ pub async fn start_standalone(
     });
     Ok(Node {
         addr,
+        flight_addr: flight.as_ref().map(|(a, _)| *a),
         shutdown,
         server,
+        flight: flight.map(|(_, h)| h),
     })
+}
+
+/// Serves Arrow Flight SQL on `addr` until shutdown; returns the bound address.
+async fn start_flight(
+    addr: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: Shutdown,
+) -> anyhow::Result<(SocketAddr, JoinHandle<Result<(), tonic::transport::Error>>)> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind the Flight SQL address {addr} (http.flight_addr)"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "Flight SQL on grpc://{bound}");
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let handle = tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(eddy_broker::sql::flight_service(broker))
+            .serve_with_incoming_shutdown(incoming, async move { shutdown.wait().await })
+            .await
+    });
+    Ok((bound, handle))
 }

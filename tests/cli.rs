@@ -27,7 +27,14 @@ impl Drop for Node {
 /// Starts `eddy standalone` on a free port and returns it with its base URL (read from the log).
 fn spawn_standalone(data_dir: &std::path::Path) -> (Node, String) {
     let child = Command::new(EDDY)
-        .args(["standalone", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "standalone",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--flight-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
@@ -72,7 +79,13 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 #[test]
 fn bad_configuration_names_the_key() {
     let out = Command::new(EDDY)
-        .args(["standalone", "--http-addr", "127.0.0.1:0"])
+        .args([
+            "standalone",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--flight-addr",
+            "",
+        ])
         .env("EDDY_QUERY__THREADS", "lots")
         .output()
         .unwrap();

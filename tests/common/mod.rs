@@ -22,6 +22,7 @@ pub struct TestNode {
 pub fn test_config(data_dir: &Path) -> Config {
     let mut c = Config::default();
     c.node.data_dir = data_dir.to_path_buf();
+    c.http.flight_addr = "127.0.0.1:0".into();
     c.coordinator.period_ms = 200;
     c.query.threads = 2;
     c.ingest.await_availability_ms = 30_000;

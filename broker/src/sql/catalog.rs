@@ -209,6 +209,46 @@ const SYS_TABLES: [(&str, &[(&str, bool)]); 5] = [
     ("supervisors", SUPERVISORS),
 ];
 
+/// The schemas of the catalog, in Druid's order.
+pub const SCHEMAS: [&str; 4] = [DRUID, INFORMATION_SCHEMA, LOOKUP, SYS];
+
+/// Every table as (schema, name, TABLE or SYSTEM_TABLE, Arrow schema).
+pub fn table_list(broker: &Broker) -> Vec<(String, String, String, SchemaRef)> {
+    let mut all: Vec<(String, String, String, SchemaRef)> = broker
+        .datasources()
+        .into_iter()
+        .map(|ds| {
+            let columns = Columns {
+                ds: ds.to_string(),
+                list: broker.column_types(&ds),
+            };
+            (
+                DRUID.to_string(),
+                ds.to_string(),
+                "TABLE".to_string(),
+                columns.schema(),
+            )
+        })
+        .collect();
+    for (name, cols) in INFO_TABLES {
+        all.push((
+            INFORMATION_SCHEMA.into(),
+            name.into(),
+            "SYSTEM_TABLE".into(),
+            table_schema(cols),
+        ));
+    }
+    for (name, cols) in SYS_TABLES {
+        all.push((
+            SYS.into(),
+            name.into(),
+            "SYSTEM_TABLE".into(),
+            table_schema(cols),
+        ));
+    }
+    all
+}
+
 fn yes_no(b: bool) -> Cell {
     s(if b { "YES" } else { "NO" })
 }
@@ -221,16 +261,17 @@ pub fn build(
 ) -> Result<Arc<dyn CatalogProvider>> {
     let catalog = MemoryCatalogProvider::new();
     let druid = MemorySchemaProvider::new();
-    let mut tables: Vec<(String, SchemaRef)> = Vec::new();
     for ds in broker.datasources() {
         let columns = Columns {
             ds: ds.to_string(),
             list: broker.column_types(&ds),
         };
-        let table = DruidTable::new(columns, stmt.clone());
-        tables.push((ds.to_string(), table.schema.clone()));
-        druid.register_table(ds.to_string(), Arc::new(table))?;
+        druid.register_table(
+            ds.to_string(),
+            Arc::new(DruidTable::new(columns, stmt.clone())),
+        )?;
     }
+    let all = table_list(broker);
     catalog.register_schema(DRUID, Arc::new(druid))?;
     catalog.register_schema(LOOKUP, Arc::new(MemorySchemaProvider::new()))?;
 
@@ -258,8 +299,7 @@ pub fn build(
     catalog.register_schema(SYS, Arc::new(sys))?;
 
     let info = MemorySchemaProvider::new();
-    let schemas = [DRUID, INFORMATION_SCHEMA, LOOKUP, SYS];
-    let schemata = schemas
+    let schemata = SCHEMAS
         .iter()
         .map(|name| vec![s(CATALOG), s(*name), NULL_S, NULL_S, NULL_S, NULL_S, NULL_S])
         .collect();
@@ -268,32 +308,12 @@ pub fn build(
         mem_table(table_schema(SCHEMATA), schemata)?,
     )?;
 
-    let mut all: Vec<(&str, String, String, SchemaRef)> = tables
-        .iter()
-        .map(|(name, schema)| (DRUID, name.clone(), "TABLE".to_string(), schema.clone()))
-        .collect();
-    for (name, cols) in INFO_TABLES {
-        all.push((
-            INFORMATION_SCHEMA,
-            name.to_string(),
-            "SYSTEM_TABLE".into(),
-            table_schema(cols),
-        ));
-    }
-    for (name, cols) in SYS_TABLES {
-        all.push((
-            SYS,
-            name.to_string(),
-            "SYSTEM_TABLE".into(),
-            table_schema(cols),
-        ));
-    }
     let table_rows = all
         .iter()
         .map(|(schema, name, kind, _)| {
             vec![
                 s(CATALOG),
-                s(*schema),
+                s(schema.clone()),
                 s(name.clone()),
                 s(kind.clone()),
                 yes_no(false),
@@ -313,7 +333,7 @@ pub fn build(
             let numeric = matches!(sql_type, "BIGINT" | "FLOAT" | "DOUBLE");
             column_rows.push(vec![
                 s(CATALOG),
-                s(*schema),
+                s(schema.clone()),
                 s(table.clone()),
                 s(f.name().clone()),
                 i(pos as i64 + 1),

@@ -1,6 +1,7 @@
 //! Druid's SQL time functions as DataFusion scalar functions: TIME_FLOOR, TIME_CEIL, TIME_SHIFT,
 //! TIME_EXTRACT, TIME_PARSE, TIME_FORMAT, TIME_IN_INTERVAL, MILLIS_TO_TIMESTAMP,
-//! TIMESTAMP_TO_MILLIS, TIMESTAMPADD and TIMESTAMPDIFF. Timestamps leave these functions as
+//! TIMESTAMP_TO_MILLIS, TIMESTAMPADD, TIMESTAMPDIFF and DATE_TRUNC (which, as in Druid, also
+//! takes epoch milliseconds). Timestamps leave these functions as
 //! millisecond TIMESTAMPs (Druid's precision); the session's `sqlTimeZone` is the default zone.
 
 use std::sync::Arc;
@@ -36,9 +37,11 @@ enum Kind {
     TimestampToMillis,
     Add,
     Diff,
+    DateTrunc,
 }
 
-const ALL: [(Kind, &str); 11] = [
+const ALL: [(Kind, &str); 12] = [
+    (Kind::DateTrunc, "date_trunc"),
     (Kind::Floor, "time_floor"),
     (Kind::Ceil, "time_ceil"),
     (Kind::Shift, "time_shift"),
@@ -96,6 +99,7 @@ fn arity(kind: Kind) -> (usize, usize) {
         Kind::InInterval => (2, 2),
         Kind::MillisToTimestamp | Kind::TimestampToMillis => (1, 1),
         Kind::Add | Kind::Diff => (3, 3),
+        Kind::DateTrunc => (2, 2),
     }
 }
 
@@ -236,6 +240,18 @@ impl ScalarUDFImpl for TimeFn {
                     .map(|(t, s)| Some(period.add_to(t?, &tz, s?)))
                     .collect();
                 Arc::new(out)
+            }
+            Kind::DateTrunc => {
+                let unit = string_scalar(self.name, &a[0], "unit")?;
+                let period = unit_period(self.name, &unit)?;
+                let ts = millis(&a[1], n)?;
+                let g = Granularity::Period {
+                    period,
+                    tz: self.tz,
+                    origin: None,
+                };
+                let mut b = g.bucketer();
+                Arc::new(map_ts(&ts, |t| b.bucket_start(t)))
             }
             Kind::Diff => {
                 let unit = string_scalar(self.name, &a[0], "unit")?;

@@ -198,7 +198,7 @@ fn options(req: &SqlRequest) -> Result<SqlOptions, ApiError> {
 }
 
 /// Maps a planning or execution failure to Druid's error body and status.
-fn sql_error(e: &DataFusionError) -> ApiError {
+pub(crate) fn sql_error(e: &DataFusionError) -> ApiError {
     if let DataFusionError::External(inner) = e.find_root()
         && let Some(q) = inner.downcast_ref::<QueryError>()
     {

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod filter;
+mod flight;
 mod functions;
 mod http;
 mod native;
@@ -12,5 +13,6 @@ mod pushdown;
 mod rewrite;
 mod table;
 
+pub use flight::service as flight_service;
 pub use http::routes;
 pub use planner::{SqlEngine, SqlOptions, SqlOutput};

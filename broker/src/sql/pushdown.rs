@@ -187,7 +187,7 @@ fn time_granularity(e: &Expr, opts: &Options) -> Option<Value> {
                 "year" => "P1Y",
                 _ => return None,
             };
-            Some(json!({"type": "period", "period": period, "timeZone": "UTC"}))
+            Some(json!({"type": "period", "period": period, "timeZone": opts.tz.name()}))
         }
         _ => None,
     }
@@ -306,8 +306,9 @@ fn aggregator(
             let sum = format!("{name}:sum");
             let count = format!("{name}:count");
             (
+                // A double sum: a long sum of large values (ids) would overflow.
                 vec![
-                    json!({"type": typed(kind, "longSum", "doubleSum"), "name": sum, "fieldName": c}),
+                    json!({"type": "doubleSum", "name": sum, "fieldName": c}),
                     json!({"type": "count", "name": count}),
                 ],
                 Some(json!({
