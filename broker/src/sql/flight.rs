@@ -43,6 +43,9 @@ use crate::Broker;
 /// Results and prepared statements not fetched or closed within this time are dropped.
 const RETENTION: Duration = Duration::from_secs(600);
 
+/// A computed result waiting for DoGet: schema, batches, when it was made.
+type Stored = (SchemaRef, Vec<RecordBatch>, Instant);
+
 struct Prepared {
     sql: String,
     parameters: Vec<Parameter>,
@@ -52,7 +55,7 @@ struct Prepared {
 pub struct FlightSql {
     engine: SqlEngine,
     broker: Arc<Broker>,
-    results: Mutex<HashMap<String, (SchemaRef, Vec<RecordBatch>, Instant)>>,
+    results: Mutex<HashMap<String, Stored>>,
     prepared: Mutex<HashMap<String, Prepared>>,
     info: SqlInfoData,
 }
@@ -413,7 +416,7 @@ impl FlightSqlService for FlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         flight_info_for(&query, &schema, request.into_inner())
     }
 

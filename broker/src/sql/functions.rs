@@ -1,7 +1,8 @@
-//! Druid's SQL time functions as DataFusion scalar functions: TIME_FLOOR, TIME_CEIL, TIME_SHIFT,
+//! Druid's SQL functions that DataFusion lacks, as DataFusion scalar functions: TIME_FLOOR, TIME_CEIL, TIME_SHIFT,
 //! TIME_EXTRACT, TIME_PARSE, TIME_FORMAT, TIME_IN_INTERVAL, MILLIS_TO_TIMESTAMP,
 //! TIMESTAMP_TO_MILLIS, TIMESTAMPADD, TIMESTAMPDIFF and DATE_TRUNC (which, as in Druid, also
-//! takes epoch milliseconds). Timestamps leave these functions as
+//! takes epoch milliseconds), plus Druid's string functions DataFusion lacks: REGEXP_EXTRACT,
+//! CONTAINS_STRING, ICONTAINS_STRING and PARSE_LONG. Timestamps leave these functions as
 //! millisecond TIMESTAMPs (Druid's precision); the session's `sqlTimeZone` is the default zone.
 
 use std::sync::Arc;
@@ -38,9 +39,17 @@ enum Kind {
     Add,
     Diff,
     DateTrunc,
+    RegexpExtract,
+    ContainsString,
+    IContainsString,
+    ParseLong,
 }
 
-const ALL: [(Kind, &str); 12] = [
+const ALL: [(Kind, &str); 16] = [
+    (Kind::RegexpExtract, "regexp_extract"),
+    (Kind::ContainsString, "contains_string"),
+    (Kind::IContainsString, "icontains_string"),
+    (Kind::ParseLong, "parse_long"),
     (Kind::DateTrunc, "date_trunc"),
     (Kind::Floor, "time_floor"),
     (Kind::Ceil, "time_ceil"),
@@ -55,11 +64,11 @@ const ALL: [(Kind, &str); 12] = [
     (Kind::Diff, "timestampdiff"),
 ];
 
-/// The functions for one session, with `tz` as the default time zone.
-pub fn time_functions(tz: TimeZone) -> Vec<ScalarUDF> {
+/// The Druid functions for one session, with `tz` as the default time zone.
+pub fn druid_functions(tz: TimeZone) -> Vec<ScalarUDF> {
     ALL.iter()
         .map(|(kind, name)| {
-            ScalarUDF::new_from_impl(TimeFn {
+            ScalarUDF::new_from_impl(DruidFn {
                 kind: *kind,
                 name,
                 tz,
@@ -70,20 +79,20 @@ pub fn time_functions(tz: TimeZone) -> Vec<ScalarUDF> {
 }
 
 #[derive(Debug)]
-struct TimeFn {
+struct DruidFn {
     kind: Kind,
     name: &'static str,
     tz: TimeZone,
     signature: Signature,
 }
 
-impl PartialEq for TimeFn {
+impl PartialEq for DruidFn {
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind && self.tz == other.tz
     }
 }
-impl Eq for TimeFn {}
-impl std::hash::Hash for TimeFn {
+impl Eq for DruidFn {}
+impl std::hash::Hash for DruidFn {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.kind.hash(state);
         self.tz.name().hash(state);
@@ -100,10 +109,13 @@ fn arity(kind: Kind) -> (usize, usize) {
         Kind::MillisToTimestamp | Kind::TimestampToMillis => (1, 1),
         Kind::Add | Kind::Diff => (3, 3),
         Kind::DateTrunc => (2, 2),
+        Kind::RegexpExtract => (2, 3),
+        Kind::ContainsString | Kind::IContainsString => (2, 2),
+        Kind::ParseLong => (1, 2),
     }
 }
 
-impl ScalarUDFImpl for TimeFn {
+impl ScalarUDFImpl for DruidFn {
     fn name(&self) -> &str {
         self.name
     }
@@ -126,9 +138,11 @@ impl ScalarUDFImpl for TimeFn {
             };
         }
         Ok(match self.kind {
-            Kind::Extract | Kind::TimestampToMillis | Kind::Diff => DataType::Int64,
-            Kind::Format => DataType::Utf8,
-            Kind::InInterval => DataType::Boolean,
+            Kind::Extract | Kind::TimestampToMillis | Kind::Diff | Kind::ParseLong => {
+                DataType::Int64
+            }
+            Kind::Format | Kind::RegexpExtract => DataType::Utf8,
+            Kind::InInterval | Kind::ContainsString | Kind::IContainsString => DataType::Boolean,
             _ => TIMESTAMP,
         })
     }
@@ -253,6 +267,61 @@ impl ScalarUDFImpl for TimeFn {
                 let mut b = g.bucketer();
                 Arc::new(map_ts(&ts, |t| b.bucket_start(t)))
             }
+            Kind::RegexpExtract => {
+                let text = strings(&a[0], n)?;
+                let pattern = string_scalar(self.name, &a[1], "pattern")?;
+                let index = match a.get(2) {
+                    Some(v) => int_array(v, 1)?.iter().next().flatten().unwrap_or(0),
+                    None => 0,
+                };
+                let re = regex::Regex::new(&pattern).or_else(|e| {
+                    exec_err!("REGEXP_EXTRACT: {pattern:?} is not a valid pattern: {e}")
+                })?;
+                let out: StringArray = text
+                    .iter()
+                    .map(|t| {
+                        let caps = re.captures(t?)?;
+                        caps.get(usize::try_from(index).ok()?)
+                            .map(|m| m.as_str().to_string())
+                    })
+                    .collect();
+                Arc::new(out)
+            }
+            Kind::ContainsString | Kind::IContainsString => {
+                let text = strings(&a[0], n)?;
+                let needle = string_scalar(self.name, &a[1], "search string")?;
+                let fold = self.kind == Kind::IContainsString;
+                let needle = if fold { needle.to_lowercase() } else { needle };
+                let out: BooleanArray = text
+                    .iter()
+                    .map(|t| {
+                        t.map(|t| {
+                            if fold {
+                                t.to_lowercase().contains(&needle)
+                            } else {
+                                t.contains(&needle)
+                            }
+                        })
+                    })
+                    .collect();
+                Arc::new(out)
+            }
+            Kind::ParseLong => {
+                let text = strings(&a[0], n)?;
+                let radix = match a.get(1) {
+                    Some(v) => int_array(v, 1)?.iter().next().flatten().unwrap_or(10),
+                    None => 10,
+                };
+                let radix = u32::try_from(radix).ok().filter(|r| (2..=36).contains(r));
+                let Some(radix) = radix else {
+                    return exec_err!("PARSE_LONG: the radix must be between 2 and 36");
+                };
+                let out: Int64Array = text
+                    .iter()
+                    .map(|t| i64::from_str_radix(t?.trim(), radix).ok())
+                    .collect();
+                Arc::new(out)
+            }
             Kind::Diff => {
                 let unit = string_scalar(self.name, &a[0], "unit")?;
                 let period = unit_period(self.name, &unit)?;
@@ -303,6 +372,11 @@ fn millis(v: &ColumnarValue, n: usize) -> Result<Int64Array> {
         _ => cast(&arr, &DataType::Int64)?,
     };
     Ok(downcast::<Int64Array>(&ms)?.clone())
+}
+
+fn strings(v: &ColumnarValue, n: usize) -> Result<StringArray> {
+    let arr = cast(&v.to_array(n)?, &DataType::Utf8)?;
+    Ok(downcast::<StringArray>(&arr)?.clone())
 }
 
 fn int_array(v: &ColumnarValue, n: usize) -> Result<Int64Array> {

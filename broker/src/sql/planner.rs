@@ -117,6 +117,30 @@ fn optimizer_rules() -> Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send 
         .collect()
 }
 
+/// Parse errors at the end of the text ("found: EOF") carry no position; add the end's, so
+/// every parse error says where it is, as Druid's do.
+fn with_end_position(e: DataFusionError, sql: &str) -> DataFusionError {
+    use datafusion::sql::sqlparser::parser::ParserError;
+    match e {
+        DataFusionError::SQL(p, bt) => {
+            let msg = p.to_string();
+            if msg.contains("Line:") {
+                return DataFusionError::SQL(p, bt);
+            }
+            let line = sql.lines().count().max(1);
+            let column = sql.lines().last().map_or(0, |l| l.chars().count()) + 1;
+            let msg = msg.trim_start_matches("sql parser error: ").to_string();
+            DataFusionError::SQL(
+                Box::new(ParserError::ParserError(format!(
+                    "{msg} at Line: {line}, Column: {column}"
+                ))),
+                bt,
+            )
+        }
+        other => other,
+    }
+}
+
 /// A planned statement, ready to run or explain.
 pub struct Planned {
     pub ctx: SessionContext,
@@ -172,14 +196,16 @@ impl SqlEngine {
             .with_query_planner(Arc::new(Planner { stmt: stmt.clone() }))
             .build();
         let ctx = SessionContext::new_with_state(state);
-        for f in functions::time_functions(options.tz) {
+        for f in functions::druid_functions(options.tz) {
             ctx.register_udf(f);
         }
         let cat = catalog::build(&self.broker, &stmt, &ctx.state())?;
         ctx.register_catalog(catalog::CATALOG, cat);
 
         let state = ctx.state();
-        let mut parsed = state.sql_to_statement(sql, &Dialect::Generic)?;
+        let mut parsed = state
+            .sql_to_statement(sql, &Dialect::Generic)
+            .map_err(|e| with_end_position(e, sql))?;
         match &mut parsed {
             DfStatement::Statement(s) => rewrite::rewrite(s, &opts.parameters)?,
             _ => {

@@ -122,7 +122,7 @@ fn inline(e: Expr, p: &Projection) -> Option<Expr> {
         Expr::Column(c) => {
             let idx = p.schema.index_of_column(&c).ok();
             match idx.and_then(|i| p.expr.get(i)) {
-                Some(inner) => Ok(Transformed::yes(inner.clone().unalias())),
+                Some(inner) => Ok(Transformed::yes(inner.clone().unalias_nested().data)),
                 None => Ok(Transformed::no(Expr::Column(c))),
             }
         }

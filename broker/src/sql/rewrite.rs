@@ -101,6 +101,7 @@ fn alias(name: &str) -> Option<&'static str> {
         | "approx_count_distinct_ds_hll"
         | "approx_count_distinct_ds_theta" => "approx_distinct",
         "group_concat" | "listagg" => "string_agg",
+        "textcat" => "concat",
         "strlen" => "character_length",
         "nvl" => "coalesce",
         "ceiling" => "ceil",
@@ -183,6 +184,10 @@ fn rewrite_function(f: &mut ast::Function) -> Result<Option<Expr>> {
             }
             Ok(None)
         }
+        "mod" if args.len() == 2 => Ok(Some(parse_expr(&format!(
+            "(({}) % ({}))",
+            args[0], args[1]
+        ))?)),
         "latest" | "earliest" | "latest_by" | "earliest_by" => {
             let Some(value) = args.first() else {
                 return plan_err!("{} needs an expression", name.to_uppercase());

@@ -1,0 +1,468 @@
+//! Druid SQL over HTTP, end to end on an in-process standalone node loaded with the sample
+//! clickstream: the sqllogictest files under `tests/slt/` (every function, clause and catalog
+//! query, expected results reviewed by hand), and the HTTP contract of `/druid/v2/sql`
+//! (result formats, headers, bodies, parameters, errors, cancellation, EXPLAIN).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{TestNode, repo_path, sample_spec};
+use serde_json::{Value, json};
+
+async fn loaded_node(dir: &std::path::Path) -> TestNode {
+    let node = TestNode::start(dir).await;
+    let done = node.ingest(&sample_spec()).await;
+    assert_eq!(done["status"], "SUCCESS", "{done}");
+    node.wait_loaded().await;
+    node
+}
+
+async fn sql_raw(node: &TestNode, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/druid/v2/sql", node.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// One cell as sqllogictest prints it.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".into(),
+        Value::String(s) if s.is_empty() => "(empty)".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A record of an .slt file.
+enum Record {
+    Query {
+        sql: String,
+        sort: bool,
+        expected: Vec<String>,
+        line: usize,
+    },
+    Error {
+        sql: String,
+        pattern: String,
+        line: usize,
+    },
+}
+
+/// Parses the subset of the sqllogictest format the files use: `query <types> [rowsort]`
+/// blocks with `----` results, and `query error <text>` / `statement error <text>`.
+fn parse_slt(text: &str) -> Vec<Record> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim_end();
+        if line.is_empty() || line.starts_with('#') {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let head: Vec<&str> = line.split_whitespace().collect();
+        i += 1;
+        let mut sql = Vec::new();
+        while i < lines.len() && !lines[i].trim().is_empty() && lines[i].trim() != "----" {
+            sql.push(lines[i]);
+            i += 1;
+        }
+        let sql = sql.join("\n");
+        match head.as_slice() {
+            ["query" | "statement", "error", rest @ ..] => out.push(Record::Error {
+                sql,
+                pattern: rest.join(" "),
+                line: start,
+            }),
+            ["query", _types, rest @ ..] => {
+                let mut expected = Vec::new();
+                if i < lines.len() && lines[i].trim() == "----" {
+                    i += 1;
+                    while i < lines.len() && !lines[i].trim().is_empty() {
+                        expected.push(lines[i].trim_end().to_string());
+                        i += 1;
+                    }
+                }
+                out.push(Record::Query {
+                    sql,
+                    sort: rest.contains(&"rowsort"),
+                    expected,
+                    line: start,
+                });
+            }
+            other => panic!("line {start}: unknown record {other:?}"),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqllogictest_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = loaded_node(dir.path()).await;
+    let slt_dir = repo_path("tests/slt");
+    let mut files: Vec<_> = std::fs::read_dir(&slt_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no .slt files in {}", slt_dir.display());
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        for record in parse_slt(&std::fs::read_to_string(file).unwrap()) {
+            count += 1;
+            match record {
+                Record::Query {
+                    sql,
+                    sort,
+                    expected,
+                    line,
+                } => {
+                    let resp = sql_raw(&node, json!({"query": sql, "resultFormat": "array"})).await;
+                    let status = resp.status();
+                    let body: Value = resp.json().await.unwrap();
+                    if !status.is_success() {
+                        failures.push(format!("{name}:{line}: HTTP {status}: {body}"));
+                        continue;
+                    }
+                    let mut got: Vec<String> = body
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|row| {
+                            row.as_array()
+                                .unwrap()
+                                .iter()
+                                .map(cell)
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .collect();
+                    let mut want = expected.clone();
+                    if sort {
+                        got.sort();
+                        want.sort();
+                    }
+                    if got != want {
+                        failures.push(format!(
+                            "{name}:{line}: {sql}\n  expected:\n    {}\n  got:\n    {}",
+                            want.join("\n    "),
+                            got.join("\n    ")
+                        ));
+                    }
+                }
+                Record::Error { sql, pattern, line } => {
+                    let resp = sql_raw(&node, json!({"query": sql})).await;
+                    let status = resp.status();
+                    let body: Value = resp.json().await.unwrap();
+                    let msg = body["errorMessage"].as_str().unwrap_or_default();
+                    if status.is_success() || !msg.contains(&pattern) {
+                        failures.push(format!(
+                            "{name}:{line}: {sql}\n  expected an error containing {pattern:?}, got HTTP {status}: {body}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    node.stop().await;
+    assert!(
+        failures.is_empty(),
+        "{} of {count} records failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = loaded_node(dir.path()).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/druid/v2/sql/", node.url);
+    let q = "SELECT country, COUNT(*) AS c FROM clicks WHERE country IN ('US', 'DE') GROUP BY country ORDER BY c DESC";
+
+    // Default object format: compact JSON ending in a newline, query id header set.
+    let resp = client
+        .post(&url)
+        .json(&json!({"query": q, "context": {"sqlQueryId": "my-query"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["X-Druid-SQL-Query-Id"], "my-query");
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let text = resp.text().await.unwrap();
+    assert_eq!(
+        text,
+        "[{\"country\":\"US\",\"c\":139},{\"country\":\"DE\",\"c\":128}]\n"
+    );
+
+    // array + all header rows.
+    let body = json!({"query": q, "resultFormat": "array", "header": true, "typesHeader": true, "sqlTypesHeader": true});
+    let resp = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(resp.headers()["X-Druid-SQL-Header-Included"], "yes");
+    let rows: Value = resp.json().await.unwrap();
+    assert_eq!(
+        rows,
+        json!([
+            ["country", "c"],
+            ["STRING", "LONG"],
+            ["VARCHAR", "BIGINT"],
+            ["US", 139],
+            ["DE", 128]
+        ])
+    );
+
+    // object header row forms.
+    let body = json!({"query": q, "header": true, "typesHeader": true, "sqlTypesHeader": true});
+    let rows: Value = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0],
+        json!({"country": {"type": "STRING", "sqlType": "VARCHAR"}, "c": {"type": "LONG", "sqlType": "BIGINT"}})
+    );
+    let rows: Value = client
+        .post(&url)
+        .json(&json!({"query": q, "header": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows[0], json!({"country": null, "c": null}));
+
+    // Line formats end with a blank line; csv quotes and has its header.
+    for (format, want) in [
+        (
+            "objectLines",
+            "{\"country\":\"US\",\"c\":139}\n{\"country\":\"DE\",\"c\":128}\n\n",
+        ),
+        ("arrayLines", "[\"US\",139]\n[\"DE\",128]\n\n"),
+        ("csv", "country,c\nUS,139\nDE,128\n\n"),
+    ] {
+        let resp = client
+            .post(&url)
+            .json(&json!({"query": q, "resultFormat": format, "header": format == "csv"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), want, "{format}");
+    }
+    let resp = client
+        .post(&url)
+        .json(&json!({"query": "SELECT 'a,b' AS x, 'say \"hi\"' AS y", "resultFormat": "csv"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "\"a,b\",\"say \"\"hi\"\"\"\n\n");
+
+    // text/plain and form bodies carry bare SQL.
+    let resp = client
+        .post(&url)
+        .header("Content-Type", "text/plain")
+        .body("SELECT COUNT(*) AS n FROM clicks")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "[{\"n\":1000}]\n");
+    let resp = client
+        .post(&url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("SELECT+COUNT(*)+AS+n+FROM+clicks+WHERE+country+%3D+'US'")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.text().await.unwrap(), "[{\"n\":139}]\n");
+
+    // Parameters.
+    let body = json!({"query": "SELECT COUNT(*) AS n FROM clicks WHERE country = ? AND latency_ms > ?",
+                      "parameters": [{"type": "VARCHAR", "value": "US"}, {"type": "BIGINT", "value": 500}]});
+    let rows: Value = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let want = common::sample_rows()
+        .iter()
+        .filter(|r| r["country"] == "US" && r["latency_ms"].as_i64().unwrap() > 500)
+        .count();
+    assert_eq!(rows, json!([{"n": want}]));
+    let body = json!({"query": "SELECT ? AS a", "parameters": []});
+    let resp = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.unwrap();
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("placeholder"),
+        "{err}"
+    );
+
+    // Errors: Druid's body with error and errorMessage; parse errors give the position.
+    let resp = client
+        .post(&url)
+        .json(&json!({"query": "SELECT * FROM clicks WHERE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"], "SQL parse failed");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("Line: 1, Column"),
+        "{err}"
+    );
+    let resp = client
+        .post(&url)
+        .json(&json!({"query": "SELECT nope FROM clicks"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let err: Value = resp.json().await.unwrap();
+    assert!(
+        err["errorMessage"].as_str().unwrap().contains("nope"),
+        "{err}"
+    );
+    let resp = client
+        .post(&url)
+        .json(&json!({"query": "SELECT 1", "resultFormat": "xml"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = client
+        .post(&url)
+        .body("{not json")
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = client
+        .post(&url)
+        .json(&json!({"query": "SELECT 1", "context": {"sqlTimeZone": "Mars/Olympus"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // Unaliased expressions are EXPR$<position>; columns keep their names.
+    let rows: Value = client
+        .post(&url)
+        .json(&json!({"query": "SELECT 1, country, COUNT(*) FROM clicks WHERE country = 'US' GROUP BY country"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows, json!([{"EXPR$0": 1, "country": "US", "EXPR$2": 139}]));
+
+    // sqlTimeZone is the zone of TIME_FLOOR without one (and of pushed-down buckets).
+    let body = json!({"query": "SELECT TIME_FLOOR(__time, 'P1D') AS d, COUNT(*) AS c FROM clicks GROUP BY 1 ORDER BY 1 LIMIT 1",
+                      "context": {"sqlTimeZone": "America/Los_Angeles"}});
+    let rows: Value = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first_la_day = common::sample_rows()
+        .iter()
+        .filter(|r| r["time"].as_str().unwrap() < "2023-06-27T07:00:00Z")
+        .count();
+    assert_eq!(
+        rows,
+        json!([{"d": "2023-06-26T07:00:00.000Z", "c": first_la_day}])
+    );
+
+    // Cancelling an unknown query is a 404.
+    let resp = client.delete(format!("{url}nope")).send().await.unwrap();
+    assert_eq!(resp.status(), 404);
+
+    // EXPLAIN PLAN FOR shows the native queries; a GROUP BY runs as a groupBy next to the data.
+    let body = json!({"query": format!("EXPLAIN PLAN FOR {q}"), "resultFormat": "array"});
+    let rows: Value = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let plan: Value = serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap();
+    assert_eq!(plan.as_array().unwrap().len(), 1, "{plan}");
+    assert_eq!(plan[0]["query"]["queryType"], "groupBy");
+    // The filter runs natively too (DataFusion turns a short IN list into ORs).
+    assert!(plan[0]["query"]["filter"].is_object(), "{plan}");
+    // ORDER BY .. LIMIT becomes the groupBy's limitSpec: only the top rows leave the data.
+    let body = json!({"query": format!("EXPLAIN PLAN FOR {q} LIMIT 1"), "resultFormat": "array"});
+    let rows: Value = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let plan: Value = serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap();
+    let spec = &plan[0]["query"]["limitSpec"];
+    assert_eq!(spec["limit"], 1, "{plan}");
+    assert_eq!(spec["columns"][0]["direction"], "descending", "{plan}");
+    let resources: Value = serde_json::from_str(rows[0][1].as_str().unwrap()).unwrap();
+    assert_eq!(resources, json!([{"name": "clicks", "type": "DATASOURCE"}]));
+
+    node.stop().await;
+}
+
+#[test]
+fn slt_parser_reads_records() {
+    let recs = parse_slt(
+        "# c\nquery IT rowsort\nSELECT 1,\n 2\n----\n1 2\n\nquery error No field\nSELECT x\n",
+    );
+    assert_eq!(recs.len(), 2);
+    match &recs[0] {
+        Record::Query {
+            sql,
+            sort,
+            expected,
+            ..
+        } => {
+            assert_eq!(sql, "SELECT 1,\n 2");
+            assert!(*sort);
+            assert_eq!(expected, &vec!["1 2".to_string()]);
+        }
+        Record::Error { .. } => panic!("first is a query"),
+    }
+}
