@@ -51,6 +51,12 @@ def post(addr, path, body):
     return json.loads(urllib.request.urlopen(req).read())
 
 
+def sample_rows():
+    """The sample rows, for computing expected answers independently of Eddy."""
+    with open(os.path.join(REPO, "examples", "clicks-sample.json")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def load_sample(addr):
     spec = json.load(open(os.path.join(REPO, "examples", "clicks-index.json")))
     spec["spec"]["ioConfig"]["inputSource"]["baseDir"] = os.path.join(REPO, "examples")
