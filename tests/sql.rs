@@ -440,6 +440,45 @@ async fn http_contract() {
     let spec = &plan[0]["query"]["limitSpec"];
     assert_eq!(spec["limit"], 1, "{plan}");
     assert_eq!(spec["columns"][0]["direction"], "descending", "{plan}");
+
+    // A GROUP BY over expressions still aggregates next to the data: a native groupBy on the
+    // columns it reads, with a row count; no raw rows reach the broker.
+    let body = json!({"query": "EXPLAIN PLAN FOR SELECT UPPER(country) AS c, SUM(latency_ms + 1) AS s FROM clicks GROUP BY 1",
+                      "resultFormat": "array"});
+    let expr_rows: Value = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expr_plan: Value = serde_json::from_str(expr_rows[0][0].as_str().unwrap()).unwrap();
+    assert_eq!(expr_plan.as_array().unwrap().len(), 1, "{expr_plan}");
+    assert_eq!(expr_plan[0]["query"]["queryType"], "groupBy", "{expr_plan}");
+    assert_eq!(
+        expr_plan[0]["query"]["aggregations"][0]["type"], "count",
+        "{expr_plan}"
+    );
+    let expr_rows: Value = client
+        .post(&url)
+        .json(&json!({"query": "SELECT UPPER(country) AS c, SUM(latency_ms + 1) AS s FROM clicks WHERE country = 'us' OR country = 'US' GROUP BY 1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let us: Vec<Value> = common::sample_rows()
+        .into_iter()
+        .filter(|r| r["country"] == "US")
+        .collect();
+    let want: i64 = us
+        .iter()
+        .map(|r| r["latency_ms"].as_i64().unwrap() + 1)
+        .sum();
+    assert_eq!(expr_rows, json!([{"c": "US", "s": want}]));
     let resources: Value = serde_json::from_str(rows[0][1].as_str().unwrap()).unwrap();
     assert_eq!(resources, json!([{"name": "clicks", "type": "DATASOURCE"}]));
 

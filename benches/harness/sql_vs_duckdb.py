@@ -56,9 +56,11 @@ def spec(parquet):
     return s
 
 
+CONTEXT = {"timeout": 600000}
+
+
 def sql(conn, query):
-    body = json.dumps({"query": query, "resultFormat": "array", "header": True,
-                       "context": {"timeout": 600000}})
+    body = json.dumps({"query": query, "resultFormat": "array", "header": True, "context": CONTEXT})
     conn.request("POST", "/druid/v2/sql", body=body, headers={"Content-Type": "application/json"})
     resp = conn.getresponse()
     data = resp.read()
@@ -163,10 +165,12 @@ def main():
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--queries", default="", help="comma-separated query numbers (default: all)")
     ap.add_argument("--chdb", action="store_true", help="also time chDB on a native MergeTree table")
+    ap.add_argument("--context", default="{}", help="extra SQL context keys (JSON), e.g. '{\"eddyPreAggregate\": false}'")
     ap.add_argument("--doc", default=os.path.join(nat.REPO, "docs", "benchmarks.md"))
     a = ap.parse_args()
     import duckdb
 
+    CONTEXT.update(json.loads(a.context))
     runs = 1 if a.check else a.runs
     parquet = os.path.abspath(a.parquet)
     texts = [q.rstrip(";") for q in nat.sql_queries()]

@@ -177,11 +177,13 @@ fn options(req: &SqlRequest) -> Result<SqlOptions, ApiError> {
             )));
         }
     };
-    let approx = match ctx.get("useApproximateCountDistinct") {
+    let flag = |key: &str| match ctx.get(key) {
         Some(Value::Bool(b)) => Some(*b),
         Some(Value::String(s)) => Some(s.eq_ignore_ascii_case("true")),
         _ => None,
     };
+    let approx = flag("useApproximateCountDistinct");
+    let pre_aggregate = flag("eddyPreAggregate");
     let mut native_context = serde_json::Map::new();
     for (k, v) in ctx {
         if !k.starts_with("sql") {
@@ -192,6 +194,7 @@ fn options(req: &SqlRequest) -> Result<SqlOptions, ApiError> {
         query_id,
         time_zone,
         approx_count_distinct: approx,
+        pre_aggregate,
         native_context,
         parameters: req.parameters.clone(),
     })

@@ -68,6 +68,7 @@ pub struct SqlOptions {
     pub query_id: String,
     pub time_zone: Option<String>,
     pub approx_count_distinct: Option<bool>,
+    pub pre_aggregate: Option<bool>,
     /// Native context keys passed to every native query.
     pub native_context: serde_json::Map<String, Value>,
     pub parameters: Vec<Parameter>,
@@ -171,6 +172,7 @@ impl SqlEngine {
         Ok(Options {
             tz,
             approx_count_distinct: opts.approx_count_distinct.unwrap_or(true),
+            pre_aggregate: opts.pre_aggregate.unwrap_or(true),
         })
     }
 
