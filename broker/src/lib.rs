@@ -149,6 +149,11 @@ impl Broker {
         out
     }
 
+    /// Timeout of a query that names none (ms).
+    pub fn default_timeout_ms(&self) -> u64 {
+        self.config.default_timeout_ms
+    }
+
     /// The metadata snapshot queries are planned against.
     pub fn meta_state(&self) -> Arc<eddy_meta::MetaState> {
         self.meta.state()

@@ -255,7 +255,30 @@ async fn sql(State(api): State<Arc<SqlApi>>, headers: HeaderMap, body: Bytes) ->
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(id.clone(), task.abort_handle());
-    let outcome = task.await;
+    // The statement's deadline: context.timeout (ms) or the broker's default.
+    let timeout_ms = req
+        .context
+        .get("timeout")
+        .and_then(Value::as_u64)
+        .unwrap_or(api.broker.default_timeout_ms());
+    let abort = task.abort_handle();
+    let outcome =
+        match tokio::time::timeout(std::time::Duration::from_millis(timeout_ms), task).await {
+            Ok(o) => o,
+            Err(_) => {
+                abort.abort();
+                api.broker.cancel_prefix(&format!("{id}#"));
+                api.running
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                let e = ApiError::from_error(&QueryError::Timeout {
+                    query_id: id.clone(),
+                    timeout_ms,
+                });
+                return with_id(e.into_response(), &id);
+            }
+        };
     api.running
         .lock()
         .unwrap_or_else(|p| p.into_inner())

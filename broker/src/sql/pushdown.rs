@@ -220,10 +220,10 @@ fn aggregator(
         return None;
     };
     let p = &f.params;
-    if !p.order_by.is_empty() {
-        return None;
-    }
     let func = f.func.name().to_lowercase();
+    if !p.order_by.is_empty() {
+        return first_last(&func, p, name, cols);
+    }
     let arg_col = || -> Option<(&str, &str)> {
         let c = column_of(p.args.first()?)?;
         Some((c, cols.kind(c)?))
@@ -342,6 +342,48 @@ fn aggregator(
             .collect();
     }
     Some((aggs, post))
+}
+
+/// LATEST/EARLIEST (`last_value`/`first_value` ordered by `__time`) as Druid's typed
+/// Last/First aggregators.
+fn first_last(
+    func: &str,
+    p: &datafusion::logical_expr::expr::AggregateFunctionParams,
+    name: &str,
+    cols: &Columns,
+) -> Option<(Vec<Value>, Option<Value>)> {
+    let last = match func {
+        "last_value" => true,
+        "first_value" => false,
+        _ => return None,
+    };
+    let [order] = p.order_by.as_slice() else {
+        return None;
+    };
+    if column_of(&order.expr) != Some(eddy_types::TIME_COLUMN) || p.args.len() != 1 {
+        return None;
+    }
+    // ORDER BY __time DESC flips which end is wanted.
+    let last = last == order.asc;
+    let c = column_of(&p.args[0])?;
+    let kind = cols.kind(c)?;
+    let prefix = match kind {
+        "STRING" => "string",
+        "LONG" => "long",
+        "FLOAT" => "float",
+        "DOUBLE" => "double",
+        _ => return None,
+    };
+    let t = format!("{prefix}{}", if last { "Last" } else { "First" });
+    let mut agg = json!({"type": t, "name": name, "fieldName": c});
+    if kind == "STRING" {
+        agg["maxStringBytes"] = json!(1024);
+    }
+    if let Some(w) = &p.filter {
+        let f = filter::translate(w, cols)?.into_filter();
+        agg = json!({"type": "filtered", "name": name, "filter": f, "aggregator": agg});
+    }
+    Some((vec![agg], None))
 }
 
 /// An aggregate over one datasource as a groupBy or timeseries query.
