@@ -27,6 +27,19 @@ async fn sql_raw(node: &TestNode, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// POSTs a JSON body and returns the JSON answer.
+async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Value {
+    client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// One cell as sqllogictest prints it.
 fn cell(v: &Value) -> String {
     match v {
@@ -224,28 +237,12 @@ async fn http_contract() {
 
     // object header row forms.
     let body = json!({"query": q, "header": true, "typesHeader": true, "sqlTypesHeader": true});
-    let rows: Value = client
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value = post_json(&client, &url, &body).await;
     assert_eq!(
         rows[0],
         json!({"country": {"type": "STRING", "sqlType": "VARCHAR"}, "c": {"type": "LONG", "sqlType": "BIGINT"}})
     );
-    let rows: Value = client
-        .post(&url)
-        .json(&json!({"query": q, "header": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value = post_json(&client, &url, &json!({"query": q, "header": true})).await;
     assert_eq!(rows[0], json!({"country": null, "c": null}));
 
     // Line formats end with a blank line; csv quotes and has its header.
@@ -274,35 +271,32 @@ async fn http_contract() {
     assert_eq!(resp.text().await.unwrap(), "\"a,b\",\"say \"\"hi\"\"\"\n\n");
 
     // text/plain and form bodies carry bare SQL.
-    let resp = client
-        .post(&url)
-        .header("Content-Type", "text/plain")
-        .body("SELECT COUNT(*) AS n FROM clicks")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.text().await.unwrap(), "[{\"n\":1000}]\n");
-    let resp = client
-        .post(&url)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("SELECT+COUNT(*)+AS+n+FROM+clicks+WHERE+country+%3D+'US'")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.text().await.unwrap(), "[{\"n\":139}]\n");
+    for (content_type, body, want) in [
+        (
+            "text/plain",
+            "SELECT COUNT(*) AS n FROM clicks",
+            "[{\"n\":1000}]\n",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "SELECT+COUNT(*)+AS+n+FROM+clicks+WHERE+country+%3D+'US'",
+            "[{\"n\":139}]\n",
+        ),
+    ] {
+        let resp = client
+            .post(&url)
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.text().await.unwrap(), want, "{content_type}");
+    }
 
     // Parameters.
     let body = json!({"query": "SELECT COUNT(*) AS n FROM clicks WHERE country = ? AND latency_ms > ?",
                       "parameters": [{"type": "VARCHAR", "value": "US"}, {"type": "BIGINT", "value": 500}]});
-    let rows: Value = client
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value = post_json(&client, &url, &body).await;
     let want = common::sample_rows()
         .iter()
         .filter(|r| r["country"] == "US" && r["latency_ms"].as_i64().unwrap() > 500)
@@ -373,29 +367,13 @@ async fn http_contract() {
     assert_eq!(resp.status(), 400);
 
     // Unaliased expressions are EXPR$<position>; columns keep their names.
-    let rows: Value = client
-        .post(&url)
-        .json(&json!({"query": "SELECT 1, country, COUNT(*) FROM clicks WHERE country = 'US' GROUP BY country"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value = post_json(&client, &url, &json!({"query": "SELECT 1, country, COUNT(*) FROM clicks WHERE country = 'US' GROUP BY country"})).await;
     assert_eq!(rows, json!([{"EXPR$0": 1, "country": "US", "EXPR$2": 139}]));
 
     // sqlTimeZone is the zone of TIME_FLOOR without one (and of pushed-down buckets).
     let body = json!({"query": "SELECT TIME_FLOOR(__time, 'P1D') AS d, COUNT(*) AS c FROM clicks GROUP BY 1 ORDER BY 1 LIMIT 1",
                       "context": {"sqlTimeZone": "America/Los_Angeles"}});
-    let rows: Value = client
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value = post_json(&client, &url, &body).await;
     let first_la_day = common::sample_rows()
         .iter()
         .filter(|r| r["time"].as_str().unwrap() < "2023-06-27T07:00:00Z")
@@ -411,15 +389,7 @@ async fn http_contract() {
 
     // EXPLAIN PLAN FOR shows the native queries; a GROUP BY runs as a groupBy next to the data.
     let body = json!({"query": format!("EXPLAIN PLAN FOR {q}"), "resultFormat": "array"});
-    let rows: Value = client
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value = post_json(&client, &url, &body).await;
     let plan: Value = serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap();
     assert_eq!(plan.as_array().unwrap().len(), 1, "{plan}");
     assert_eq!(plan[0]["query"]["queryType"], "groupBy");
@@ -427,15 +397,7 @@ async fn http_contract() {
     assert!(plan[0]["query"]["filter"].is_object(), "{plan}");
     // ORDER BY .. LIMIT becomes the groupBy's limitSpec: only the top rows leave the data.
     let body = json!({"query": format!("EXPLAIN PLAN FOR {q} LIMIT 1"), "resultFormat": "array"});
-    let rows: Value = client
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value = post_json(&client, &url, &body).await;
     let plan: Value = serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap();
     let spec = &plan[0]["query"]["limitSpec"];
     assert_eq!(spec["limit"], 1, "{plan}");
@@ -445,15 +407,7 @@ async fn http_contract() {
     // columns it reads, with a row count; no raw rows reach the broker.
     let body = json!({"query": "EXPLAIN PLAN FOR SELECT UPPER(country) AS c, SUM(latency_ms + 1) AS s FROM clicks GROUP BY 1",
                       "resultFormat": "array"});
-    let expr_rows: Value = client
-        .post(&url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let expr_rows: Value = post_json(&client, &url, &body).await;
     let expr_plan: Value = serde_json::from_str(expr_rows[0][0].as_str().unwrap()).unwrap();
     assert_eq!(expr_plan.as_array().unwrap().len(), 1, "{expr_plan}");
     assert_eq!(expr_plan[0]["query"]["queryType"], "groupBy", "{expr_plan}");
@@ -461,15 +415,7 @@ async fn http_contract() {
         expr_plan[0]["query"]["aggregations"][0]["type"], "count",
         "{expr_plan}"
     );
-    let expr_rows: Value = client
-        .post(&url)
-        .json(&json!({"query": "SELECT UPPER(country) AS c, SUM(latency_ms + 1) AS s FROM clicks WHERE country = 'us' OR country = 'US' GROUP BY 1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let expr_rows: Value = post_json(&client, &url, &json!({"query": "SELECT UPPER(country) AS c, SUM(latency_ms + 1) AS s FROM clicks WHERE country = 'us' OR country = 'US' GROUP BY 1"})).await;
     let us: Vec<Value> = common::sample_rows()
         .into_iter()
         .filter(|r| r["country"] == "US")

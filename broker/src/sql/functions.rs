@@ -433,9 +433,9 @@ fn tz_arg(func: &str, a: &[ColumnarValue], i: usize, default: TimeZone) -> Resul
     }
 }
 
-/// TIMESTAMPADD/TIMESTAMPDIFF units as periods.
-fn unit_period(func: &str, unit: &str) -> Result<Period> {
-    let p = match unit.to_uppercase().trim_start_matches("SQL_TSI_") {
+/// A Druid time-unit keyword (TIMESTAMPADD, FLOOR(ts TO unit), ...) as an ISO period.
+pub fn unit_period_text(unit: &str) -> Option<&'static str> {
+    Some(match unit.to_uppercase().trim_start_matches("SQL_TSI_") {
         "MILLISECOND" => "PT0.001S",
         "SECOND" => "PT1S",
         "MINUTE" => "PT1M",
@@ -445,12 +445,17 @@ fn unit_period(func: &str, unit: &str) -> Result<Period> {
         "MONTH" => "P1M",
         "QUARTER" => "P3M",
         "YEAR" => "P1Y",
-        other => {
-            return exec_err!(
-                "{}: unknown time unit {other:?}; use one of SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER, YEAR",
-                func.to_uppercase()
-            );
-        }
+        _ => return None,
+    })
+}
+
+/// A time unit as a period.
+fn unit_period(func: &str, unit: &str) -> Result<Period> {
+    let Some(p) = unit_period_text(unit) else {
+        return exec_err!(
+            "{}: unknown time unit {unit:?}; use one of SECOND, MINUTE, HOUR, DAY, WEEK, MONTH, QUARTER, YEAR",
+            func.to_uppercase()
+        );
     };
     if p == "PT0.001S" {
         return Ok(Period::millis(1));
@@ -526,105 +531,23 @@ fn iso_week(c: &CivilTime) -> (i64, i64) {
     }
 }
 
-/// A Joda-style pattern (`yyyy-MM-dd HH:mm:ss.SSS`) as a chrono format string.
-fn joda_to_chrono(pattern: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = pattern.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let mut run = 1;
-        while i + run < chars.len() && chars[i + run] == c {
-            run += 1;
-        }
-        let piece = match (c, run) {
-            ('y' | 'Y' | 'u', 2) => "%y".to_string(),
-            ('y' | 'Y' | 'u', _) => "%Y".to_string(),
-            ('M', 1 | 2) => "%m".to_string(),
-            ('M', 3) => "%b".to_string(),
-            ('M', _) => "%B".to_string(),
-            ('d', _) => "%d".to_string(),
-            ('D', _) => "%j".to_string(),
-            ('H', _) => "%H".to_string(),
-            ('h', _) => "%I".to_string(),
-            ('m', _) => "%M".to_string(),
-            ('s', _) => "%S".to_string(),
-            ('S', _) => "%3f".to_string(),
-            ('a', _) => "%p".to_string(),
-            ('E', 1..=3) => "%a".to_string(),
-            ('E', _) => "%A".to_string(),
-            ('Z', 1) => "%z".to_string(),
-            ('Z', _) => "%:z".to_string(),
-            ('\'', _) => {
-                // Quoted literal text up to the next quote.
-                let mut j = i + 1;
-                let mut lit = String::new();
-                while j < chars.len() && chars[j] != '\'' {
-                    lit.push(chars[j]);
-                    j += 1;
-                }
-                i = j + 1;
-                out.push_str(&lit.replace('%', "%%"));
-                continue;
-            }
-            ('%', _) => "%%".repeat(run),
-            _ => std::iter::repeat_n(c, run).collect(),
-        };
-        out.push_str(&piece);
-        i += run;
-    }
-    out
-}
-
 fn parse_time(s: &str, pattern: Option<&str>, tz: &TimeZone) -> Option<i64> {
     match pattern {
         None => parse_iso_in(s.trim(), tz).ok(),
-        Some(p) => {
-            let fmt = joda_to_chrono(p);
-            if let Ok(dt) = chrono::DateTime::parse_from_str(s, &fmt) {
-                return Some(dt.timestamp_millis());
-            }
-            if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(s, &fmt) {
-                return Some(tz.to_utc(dt.and_utc().timestamp_millis()));
-            }
-            chrono::NaiveDate::parse_from_str(s, &fmt)
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|dt| tz.to_utc(dt.and_utc().timestamp_millis()))
-        }
+        Some(p) => eddy_expr::joda::parse(s, p, tz),
     }
 }
 
 fn format_time(t: i64, pattern: Option<&str>, tz: &TimeZone) -> String {
     match pattern {
         None => format_iso_in(t, tz),
-        Some(p) => {
-            let local = tz.to_local(t);
-            match chrono::DateTime::from_timestamp_millis(local) {
-                Some(dt) => {
-                    let fmt = joda_to_chrono(p);
-                    let mut out = String::new();
-                    use std::fmt::Write;
-                    if write!(out, "{}", dt.naive_utc().format(&fmt)).is_err() {
-                        return format_iso_in(t, tz);
-                    }
-                    out
-                }
-                None => format_iso_in(t, tz),
-            }
-        }
+        Some(p) => eddy_expr::joda::format(t, p, tz),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn joda_patterns_translate() {
-        assert_eq!(joda_to_chrono("yyyy-MM-dd HH:mm:ss"), "%Y-%m-%d %H:%M:%S");
-        assert_eq!(joda_to_chrono("yyyy-MM-dd'T'HH"), "%Y-%m-%dT%H");
-    }
 
     #[test]
     fn diff_counts_whole_periods() {

@@ -386,9 +386,9 @@ fn first_last(
     Some((vec![agg], None))
 }
 
-/// An aggregate over one datasource as a groupBy or timeseries query.
-fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
-    let n_group = agg.group_expr.len();
+/// The datasource scan under an aggregate, with its group and aggregate expressions (in that
+/// order) rewritten over the table's columns; None when the input is not a plain scan.
+fn aggregate_input(agg: &Aggregate) -> Option<(Arc<DruidTable>, &TableScan, Vec<Expr>)> {
     let all: Vec<Expr> = agg
         .group_expr
         .iter()
@@ -396,9 +396,13 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
         .cloned()
         .collect();
     let (table, scan, exprs) = scan_below(&agg.input, all)?;
-    if scan.fetch.is_some() {
-        return None;
-    }
+    scan.fetch.is_none().then_some((table, scan, exprs))
+}
+
+/// An aggregate over one datasource as a groupBy or timeseries query.
+fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
+    let n_group = agg.group_expr.len();
+    let (table, scan, exprs) = aggregate_input(agg)?;
     let cols = &table.columns;
     // GROUPING SETS / ROLLUP / CUBE have no single native form here.
     if exprs[..n_group]
@@ -501,16 +505,10 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
 /// quotient; MIN, MAX and COUNT(DISTINCT) are unchanged by duplicates.
 fn preaggregate(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
     let n_group = agg.group_expr.len();
-    let all: Vec<Expr> = agg
-        .group_expr
-        .iter()
-        .chain(agg.aggr_expr.iter())
-        .cloned()
-        .collect();
-    let Some((table, scan, exprs)) = scan_below(&agg.input, all) else {
+    let Some((table, scan, exprs)) = aggregate_input(agg) else {
         return Ok(None);
     };
-    if scan.fetch.is_some() || exprs.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
+    if exprs.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
         return Ok(None);
     }
     let cols = &table.columns;

@@ -55,22 +55,6 @@ fn string_lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Druid unit keyword → ISO period for FLOOR/CEIL(ts TO unit).
-fn unit_period(unit: &str) -> Option<&'static str> {
-    Some(match unit.to_uppercase().as_str() {
-        "MILLISECOND" => "PT0.001S",
-        "SECOND" => "PT1S",
-        "MINUTE" => "PT1M",
-        "HOUR" => "PT1H",
-        "DAY" => "P1D",
-        "WEEK" => "P1W",
-        "MONTH" => "P1M",
-        "QUARTER" => "P3M",
-        "YEAR" => "P1Y",
-        _ => return None,
-    })
-}
-
 fn field_name(f: &DateTimeField) -> String {
     match f {
         DateTimeField::Custom(i) => i.value.to_uppercase(),
@@ -134,7 +118,7 @@ fn rewrite_expr(e: &mut Expr) -> Result<()> {
 
 fn floor_ceil(func: &str, expr: &Expr, f: &DateTimeField) -> Result<Expr> {
     let unit = field_name(f);
-    let Some(period) = unit_period(&unit) else {
+    let Some(period) = super::functions::unit_period_text(&unit) else {
         return plan_err!("{} cannot round a timestamp to {unit}", func.to_uppercase());
     };
     parse_expr(&format!("{func}({expr}, '{period}')"))
