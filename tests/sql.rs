@@ -395,12 +395,21 @@ async fn http_contract() {
     assert_eq!(plan[0]["query"]["queryType"], "groupBy");
     // The filter runs natively too (DataFusion turns a short IN list into ORs).
     assert!(plan[0]["query"]["filter"].is_object(), "{plan}");
-    // ORDER BY .. LIMIT becomes the groupBy's limitSpec: only the top rows leave the data.
+    // ORDER BY .. LIMIT: one dimension becomes a topN (as Druid plans it), more become the
+    // groupBy's limitSpec; either way only the top rows leave the data nodes.
     let body = json!({"query": format!("EXPLAIN PLAN FOR {q} LIMIT 1"), "resultFormat": "array"});
     let rows: Value = post_json(&client, &url, &body).await;
     let plan: Value = serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap();
+    assert_eq!(plan[0]["query"]["queryType"], "topN", "{plan}");
+    assert_eq!(plan[0]["query"]["threshold"], 1, "{plan}");
+    assert_eq!(plan[0]["query"]["metric"], "a0", "{plan}");
+    let two =
+        "SELECT country, browser, COUNT(*) AS c FROM clicks GROUP BY 1, 2 ORDER BY c DESC LIMIT 2";
+    let body = json!({"query": format!("EXPLAIN PLAN FOR {two}"), "resultFormat": "array"});
+    let rows: Value = post_json(&client, &url, &body).await;
+    let plan: Value = serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap();
     let spec = &plan[0]["query"]["limitSpec"];
-    assert_eq!(spec["limit"], 1, "{plan}");
+    assert_eq!(spec["limit"], 2, "{plan}");
     assert_eq!(spec["columns"][0]["direction"], "descending", "{plan}");
 
     // A GROUP BY over expressions still aggregates next to the data: a native groupBy on the

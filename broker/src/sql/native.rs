@@ -50,6 +50,7 @@ pub enum Source {
 pub enum Shape {
     GroupBy,
     Timeseries,
+    TopN,
     Scan,
 }
 
@@ -252,6 +253,21 @@ fn rows<'a>(shape: Shape, result: &'a Value) -> Vec<Row<'a>> {
             .map(|r| Row::Object {
                 ts: r.get("timestamp"),
                 fields: r.get("result"),
+            })
+            .collect(),
+        Shape::TopN => items
+            .iter()
+            .flat_map(|bucket| {
+                let ts = bucket.get("timestamp");
+                bucket
+                    .get("result")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(move |r| Row::Object {
+                        ts,
+                        fields: Some(r),
+                    })
             })
             .collect(),
         Shape::Scan => {

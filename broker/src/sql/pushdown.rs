@@ -709,7 +709,60 @@ fn preaggregate(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
     Ok(Some(plan))
 }
 
-/// ORDER BY ... LIMIT (or LIMIT alone) over a groupBy node, as the node's `limitSpec`. The
+/// Largest LIMIT answered by a topN query (Druid's default maxTopNLimit is 100000; beyond a
+/// few thousand rows a groupBy is as cheap).
+const MAX_TOPN: usize = 1000;
+
+/// One dimension over all time, ordered by one column, with a small LIMIT: a topN query, as
+/// Druid plans it (`useApproximateTopN`): each segment keeps its best
+/// max(1000, threshold) values, so ranks past that can be approximate on skewed data.
+fn as_topn(groupby: &Value, columns: &[Value], fetch: usize) -> Option<Value> {
+    let dims = groupby.get("dimensions")?.as_array()?;
+    if dims.len() != 1 || groupby.get("granularity")? != "all" || fetch > MAX_TOPN {
+        return None;
+    }
+    let [order] = columns else {
+        return None;
+    };
+    let key = order.get("dimension")?.as_str()?;
+    let descending = order.get("direction")? == "descending";
+    let dim = &dims[0];
+    let metric = if dim.get("outputName")?.as_str()? == key {
+        let ordering = if order.get("dimensionOrder")? == "numeric" {
+            "numeric"
+        } else {
+            "lexicographic"
+        };
+        let m = json!({"type": "dimension", "ordering": ordering});
+        if descending {
+            json!({"type": "inverted", "metric": m})
+        } else {
+            m
+        }
+    } else if descending {
+        json!(key)
+    } else {
+        json!({"type": "inverted", "metric": key})
+    };
+    let mut q = json!({
+        "queryType": "topN",
+        "dataSource": groupby["dataSource"],
+        "intervals": groupby["intervals"],
+        "granularity": "all",
+        "dimension": dim,
+        "metric": metric,
+        "threshold": fetch,
+        "aggregations": groupby["aggregations"],
+        "postAggregations": groupby["postAggregations"],
+    });
+    if let Some(f) = groupby.get("filter") {
+        q["filter"] = f.clone();
+    }
+    Some(q)
+}
+
+/// ORDER BY ... LIMIT (or LIMIT alone) over a groupBy node, as the node's `limitSpec` (or a
+/// topN query). The
 /// SQL sort stays above it (it re-sorts only the limited rows).
 fn push_limit(input: &LogicalPlan, order: &[SortExpr], fetch: usize) -> Option<LogicalPlan> {
     match input {
@@ -745,6 +798,14 @@ fn push_limit(input: &LogicalPlan, order: &[SortExpr], fetch: usize) -> Option<L
                 let Source::Field(name) = &node.sources[idx] else {
                     return None;
                 };
+                // Druid orders nulls lowest: ascending puts them first, descending last. A
+                // grouping key sorted the other way (SQL's default) is left to DataFusion.
+                let is_dimension = node.query["dimensions"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|d| d["outputName"] == name.as_str()));
+                if is_dimension && s.nulls_first != s.asc {
+                    return None;
+                }
                 let numeric = node.schema.field(idx).data_type().is_numeric();
                 columns.push(json!({
                     "dimension": name,
@@ -753,8 +814,13 @@ fn push_limit(input: &LogicalPlan, order: &[SortExpr], fetch: usize) -> Option<L
                 }));
             }
             let mut node = node.clone();
-            node.query["limitSpec"] =
-                json!({"type": "default", "limit": fetch, "columns": columns});
+            if let Some(topn) = as_topn(&node.query, &columns, fetch) {
+                node.query = topn;
+                node.shape = Shape::TopN;
+            } else {
+                node.query["limitSpec"] =
+                    json!({"type": "default", "limit": fetch, "columns": columns});
+            }
             Some(node.into_plan())
         }
         _ => None,
