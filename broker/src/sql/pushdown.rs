@@ -726,6 +726,14 @@ fn as_topn(groupby: &Value, columns: &[Value], fetch: usize) -> Option<Value> {
     };
     let key = order.get("dimension")?.as_str()?;
     let descending = order.get("direction")? == "descending";
+    // Per-segment pruning ranks by partial values; a distinct-count sketch's partials do not
+    // add up, so ranking by one would drop groups that win overall. Those stay groupBys.
+    let sketch = groupby["aggregations"].as_array()?.iter().any(|a| {
+        a["name"] == key && matches!(a["type"].as_str(), Some("cardinality" | "hyperUnique"))
+    });
+    if sketch {
+        return None;
+    }
     let dim = &dims[0];
     let metric = if dim.get("outputName")?.as_str()? == key {
         let ordering = if order.get("dimensionOrder")? == "numeric" {
