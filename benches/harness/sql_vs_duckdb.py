@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -39,6 +40,9 @@ ORDER_KEYS = {
 # Queries whose LIMIT picks arbitrary rows (no ORDER BY): only the row count and validity of
 # the shape can be compared.
 ARBITRARY = {18}
+# Queries ordered by a column they do not return (EventTime, one-second resolution, so many
+# rows tie): Eddy's rows must all be among DuckDB's first 1000 by the same order.
+HIDDEN_ORDER = {25, 27}
 
 
 def spec(parquet):
@@ -107,6 +111,14 @@ def rows_equal(x, y):
 
 def compare(num, eddy_cols, eddy_rows, duck_cols, duck_rows):
     """None when the answers agree, else a reason."""
+    if num in HIDDEN_ORDER:
+        if len(eddy_rows) != min(10, len(duck_rows)):
+            return f"{len(eddy_rows)} rows vs DuckDB's {min(10, len(duck_rows))}"
+        pool = [[norm(v) for v in r] for r in duck_rows]
+        for x in eddy_rows:
+            if [norm(v) for v in x] not in pool:
+                return f"row {x} is not among DuckDB's first rows"
+        return None
     if len(eddy_rows) != len(duck_rows):
         return f"{len(eddy_rows)} rows vs DuckDB's {len(duck_rows)}"
     if eddy_cols and len(eddy_cols) != len(duck_cols):
@@ -142,9 +154,14 @@ def time_chdb(parquet, work, wanted, texts, threads, runs):
     """Hot times of chDB (ClickHouse) on a native MergeTree table, as ClickBench loads it."""
     from chdb import session
     sess = session.Session(os.path.join(work, "chdb"))
-    sess.query("CREATE TABLE hits ENGINE = MergeTree ORDER BY (CounterID, EventDate, UserID, EventTime, WatchID) "
-               f"AS SELECT * FROM file('{parquet}', Parquet)")
-    sess.query("OPTIMIZE TABLE hits FINAL")
+    try:
+        # The generated Parquet columns are nullable; ClickBench's key needs allow_nullable_key.
+        sess.query("CREATE TABLE hits ENGINE = MergeTree ORDER BY (CounterID, EventDate, UserID, EventTime, WatchID) "
+                   f"SETTINGS allow_nullable_key = 1 AS SELECT * FROM file('{parquet}', Parquet)")
+        sess.query("OPTIMIZE TABLE hits FINAL")
+    except Exception as e:  # noqa: BLE001 - a peer that cannot load is reported, not fatal
+        print(f"chDB could not load the data: {str(e).splitlines()[0][:200]}", file=sys.stderr)
+        return {}
     out = {}
     for num in wanted:
         q = texts[num - 1] + f" SETTINGS max_threads={threads}"
@@ -209,6 +226,10 @@ def main():
         q = texts[num - 1]
         times, res = nat.time_runs(lambda: (duck.execute(q).fetchall(), [d[0] for d in duck.description]), runs)
         duck_rows, duck_cols = [list(r) for r in res[0]], res[1]
+        if num in HIDDEN_ORDER:
+            wide = q.replace("LIMIT 10", "LIMIT 1000")
+            duck_rows = [list(r) for r in duck.execute(wide).fetchall()]
+
         d_hot = min(times[1:]) if len(times) > 1 else times[0]
         e_hot, e_cols, e_rows, err = eddy[num]
         why = err or compare(num, e_cols, e_rows, duck_cols, duck_rows)
@@ -251,6 +272,8 @@ def main():
         table = "\n".join(lines)
         print(table)
         nat.update_doc(a.doc, "sql-vs-duckdb", table)
+    duck.close()
+    shutil.rmtree(work, ignore_errors=True)
     if bad:
         print(f"{len(bad)} of {len(results)} queries differ or fail: {[r[0] for r in bad]}", file=sys.stderr)
         sys.exit(1)
