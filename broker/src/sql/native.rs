@@ -344,13 +344,15 @@ pub fn to_batch(
     Ok(batch)
 }
 
-/// The single row of an aggregate over no rows: counts are 0, everything else null.
+/// The single row of an aggregate over no rows: counts (and distinct counts) are 0, everything
+/// else null.
 fn empty_aggregate_row(schema: &SchemaRef) -> Result<RecordBatch> {
     let columns: Vec<ArrayRef> = schema
         .fields()
         .iter()
         .map(|f| {
-            if f.name().starts_with("count(") && f.data_type().is_integer() {
+            let counts = f.name().starts_with("count(") || f.name().starts_with("approx_distinct(");
+            if counts && f.data_type().is_integer() {
                 cast(
                     &(Arc::new(Int64Array::from(vec![0])) as ArrayRef),
                     f.data_type(),
