@@ -1,7 +1,7 @@
-//! Druid's SQL functions that DataFusion lacks, as DataFusion scalar functions: TIME_FLOOR, TIME_CEIL, TIME_SHIFT,
-//! TIME_EXTRACT, TIME_PARSE, TIME_FORMAT, TIME_IN_INTERVAL, MILLIS_TO_TIMESTAMP,
-//! TIMESTAMP_TO_MILLIS, TIMESTAMPADD, TIMESTAMPDIFF and DATE_TRUNC (which, as in Druid, also
-//! takes epoch milliseconds), plus Druid's string functions DataFusion lacks: REGEXP_EXTRACT,
+//! Druid's SQL functions that DataFusion lacks, as DataFusion scalar functions: TIME_FLOOR,
+//! TIME_CEIL, TIME_SHIFT, TIME_EXTRACT, TIME_PARSE, TIME_FORMAT, TIME_IN_INTERVAL,
+//! MILLIS_TO_TIMESTAMP, TIMESTAMP_TO_MILLIS, TIMESTAMPADD, TIMESTAMPDIFF and DATE_TRUNC (which,
+//! as in Druid, also takes epoch milliseconds), and the string functions REGEXP_EXTRACT,
 //! CONTAINS_STRING, ICONTAINS_STRING and PARSE_LONG. Timestamps leave these functions as
 //! millisecond TIMESTAMPs (Druid's precision); the session's `sqlTimeZone` is the default zone.
 
