@@ -204,10 +204,7 @@ impl ScalarUDFImpl for DruidFn {
             Kind::Parse => {
                 let text = cast(&a[0].to_array(n)?, &DataType::Utf8)?;
                 let text = downcast::<StringArray>(&text)?;
-                let pattern = match a.get(1) {
-                    Some(v) => optional_string_scalar(v)?,
-                    None => None,
-                };
+                let pattern = optional_arg(a, 1)?;
                 let tz = tz_arg(self.name, a, 2, self.tz)?;
                 let out: TimestampMillisecondArray = text
                     .iter()
@@ -217,10 +214,7 @@ impl ScalarUDFImpl for DruidFn {
             }
             Kind::Format => {
                 let ts = millis(&a[0], n)?;
-                let pattern = match a.get(1) {
-                    Some(v) => optional_string_scalar(v)?,
-                    None => None,
-                };
+                let pattern = optional_arg(a, 1)?;
                 let tz = tz_arg(self.name, a, 2, self.tz)?;
                 let out: StringArray = ts
                     .iter()
@@ -397,6 +391,14 @@ fn optional_string_scalar(v: &ColumnarValue) -> Result<Option<String>> {
             | ScalarValue::Utf8View(Some(s)),
         ) => Ok(Some(s.clone())),
         other => exec_err!("expected a string literal, got {}", other.data_type()),
+    }
+}
+
+/// An optional string-literal argument (absent or NULL → None).
+fn optional_arg(a: &[ColumnarValue], i: usize) -> Result<Option<String>> {
+    match a.get(i) {
+        Some(v) => optional_string_scalar(v),
+        None => Ok(None),
     }
 }
 
