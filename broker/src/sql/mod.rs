@@ -7,9 +7,12 @@ mod filter;
 mod flight;
 mod functions;
 mod http;
+mod limit;
 mod native;
 mod planner;
+mod preaggregate;
 mod pushdown;
+mod render;
 mod rewrite;
 mod table;
 

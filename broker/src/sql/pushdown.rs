@@ -15,13 +15,15 @@ use std::sync::Arc;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, Result};
 use datafusion::datasource::source_as_provider;
-use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, Projection, SortExpr, TableScan};
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, Projection, TableScan};
 use serde_json::{Value, json};
 
 use eddy_types::time::TimeZone;
 
 use super::filter::{self, Native, column_of, literal};
+use super::limit::push_limit;
 use super::native::{NativeNode, Shape, Source};
+use super::preaggregate::preaggregate;
 use super::table::{Columns, DruidTable, intervals_json, scan_node};
 
 /// Settings that change how SQL maps to native queries.
@@ -89,7 +91,7 @@ fn druid_table(scan: &TableScan) -> Option<Arc<DruidTable>> {
 }
 
 /// Follows projections down to a datasource scan, inlining projected expressions.
-fn scan_below(
+pub(super) fn scan_below(
     plan: &LogicalPlan,
     mut exprs: Vec<Expr>,
 ) -> Option<(Arc<DruidTable>, &TableScan, Vec<Expr>)> {
@@ -124,7 +126,7 @@ fn scan_below(
 }
 
 /// `e` with references to a projection's outputs replaced by what they compute.
-fn inline(e: Expr, p: &Projection) -> Option<Expr> {
+pub(super) fn inline(e: Expr, p: &Projection) -> Option<Expr> {
     e.transform(|x| match x {
         Expr::Column(c) => {
             let idx = p.schema.index_of_column(&c).ok();
@@ -200,7 +202,7 @@ fn time_granularity(e: &Expr, opts: &Options) -> Option<Value> {
     }
 }
 
-fn output_type(kind: &str) -> &'static str {
+pub(super) fn output_type(kind: &str) -> &'static str {
     match kind {
         "LONG" => "LONG",
         "FLOAT" => "FLOAT",
@@ -388,7 +390,7 @@ fn first_last(
 
 /// The datasource scan under an aggregate, with its group and aggregate expressions (in that
 /// order) rewritten over the table's columns; None when the input is not a plain scan.
-fn aggregate_input(agg: &Aggregate) -> Option<(Arc<DruidTable>, &TableScan, Vec<Expr>)> {
+pub(super) fn aggregate_input(agg: &Aggregate) -> Option<(Arc<DruidTable>, &TableScan, Vec<Expr>)> {
     let all: Vec<Expr> = agg
         .group_expr
         .iter()
@@ -495,342 +497,4 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
         schema: agg.schema.clone(),
         one_row: n_group == 0 && !time_bucketed,
     })
-}
-
-/// An aggregate native queries cannot run whole (its keys or arguments are expressions, or it
-/// takes MIN/MAX of strings) is split: a native groupBy on every column the aggregate reads,
-/// with a row count, runs next to the data; DataFusion evaluates the expressions on those
-/// (far fewer) rows and finishes the aggregate, weighting by the count. COUNT(x) becomes
-/// SUM(count) over rows where x is not null, SUM(e) becomes SUM(e * count), AVG(e) their
-/// quotient; MIN, MAX and COUNT(DISTINCT) are unchanged by duplicates.
-fn preaggregate(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
-    let n_group = agg.group_expr.len();
-    let Some((table, scan, exprs)) = aggregate_input(agg) else {
-        return Ok(None);
-    };
-    if exprs.iter().any(|e| matches!(e, Expr::GroupingSet(_))) {
-        return Ok(None);
-    }
-    let cols = &table.columns;
-    let parts: Option<Vec<Native>> = scan
-        .filters
-        .iter()
-        .map(|f| filter::translate(f, cols))
-        .collect();
-    let Some(parts) = parts else {
-        return Ok(None);
-    };
-    // The columns read, in table order; complex columns cannot be grouped on.
-    let mut read: Vec<String> = Vec::new();
-    for e in &exprs {
-        for c in e.column_refs() {
-            if !read.contains(&c.name) {
-                read.push(c.name.clone());
-            }
-        }
-    }
-    if read
-        .iter()
-        .any(|c| cols.kind(c).is_none_or(|k| k.starts_with("COMPLEX")))
-    {
-        return Ok(None);
-    }
-    read.sort_by_key(|c| cols.list.iter().position(|(n, _)| n == c));
-    let cnt_name = "__rows";
-    let cnt = Expr::Column(Column::new(Some(scan.table_name.clone()), cnt_name));
-    // Decompose each aggregate; None when one has no weighted form.
-    let mut outer_aggs: Vec<Expr> = Vec::new();
-    let mut finals: Vec<Expr> = Vec::new();
-    for (i, e) in exprs[n_group..].iter().enumerate() {
-        let Expr::AggregateFunction(f) = e.clone().unalias() else {
-            return Ok(None);
-        };
-        let p = &f.params;
-        if !p.order_by.is_empty() {
-            return Ok(None);
-        }
-        let name = f.func.name().to_lowercase();
-        let arg = p.args.first().cloned();
-        let make = |func: Arc<datafusion::logical_expr::AggregateUDF>,
-                    args: Vec<Expr>,
-                    distinct: bool,
-                    filter: Option<Box<Expr>>| {
-            Expr::AggregateFunction(datafusion::logical_expr::expr::AggregateFunction::new_udf(
-                func,
-                args,
-                distinct,
-                filter,
-                vec![],
-                None,
-            ))
-        };
-        let sum = datafusion::functions_aggregate::sum::sum_udaf();
-        let not_null = |e: &Expr| -> Option<Box<Expr>> {
-            let nn = e.clone().is_not_null();
-            Some(Box::new(match &p.filter {
-                Some(f) => f.as_ref().clone().and(nn),
-                None => nn,
-            }))
-        };
-        let a = format!("__a{i}");
-        let b = format!("__b{i}");
-        let col = |n: &str| Expr::Column(Column::new_unqualified(n));
-        let fin = match (name.as_str(), p.distinct) {
-            ("count", false) => {
-                let counted = match &arg {
-                    None => p.filter.clone(),
-                    Some(x) if literal(x).is_some_and(|v| !v.is_null()) => p.filter.clone(),
-                    Some(x) => not_null(x),
-                };
-                outer_aggs.push(make(sum.clone(), vec![cnt.clone()], false, counted).alias(&a));
-                // COUNT over no rows is 0, not NULL (a CASE: the plan is already simplified).
-                datafusion::logical_expr::when(
-                    col(&a).is_null(),
-                    datafusion::logical_expr::lit(0i64),
-                )
-                .otherwise(col(&a))?
-            }
-            ("sum", false) => {
-                let Some(x) = arg else { return Ok(None) };
-                outer_aggs.push(
-                    make(sum.clone(), vec![x * cnt.clone()], false, p.filter.clone()).alias(&a),
-                );
-                col(&a)
-            }
-            ("avg", false) => {
-                let Some(x) = arg else { return Ok(None) };
-                let as_f64 = |e: Expr| {
-                    datafusion::logical_expr::cast(e, arrow::datatypes::DataType::Float64)
-                };
-                outer_aggs.push(
-                    make(
-                        sum.clone(),
-                        vec![as_f64(x.clone()) * as_f64(cnt.clone())],
-                        false,
-                        p.filter.clone(),
-                    )
-                    .alias(&a),
-                );
-                outer_aggs
-                    .push(make(sum.clone(), vec![cnt.clone()], false, not_null(&x)).alias(&b));
-                col(&a) / as_f64(col(&b))
-            }
-            ("min" | "max", false)
-            | ("count" | "approx_distinct", true)
-            | ("approx_distinct", false) => {
-                outer_aggs.push(
-                    make(f.func.clone(), p.args.clone(), p.distinct, p.filter.clone()).alias(&a),
-                );
-                col(&a)
-            }
-            _ => return Ok(None),
-        };
-        finals.push(fin);
-    }
-    // The native groupBy: one dimension per column read (`__time` as granularity none).
-    let mut dimensions = Vec::new();
-    let mut sources = Vec::new();
-    let mut fields = Vec::new();
-    let mut granularity = json!("all");
-    for c in &read {
-        let kind = cols.kind(c).unwrap_or("STRING");
-        fields.push(arrow::datatypes::Field::new(
-            c,
-            super::table::arrow_type(c, kind),
-            c != eddy_types::TIME_COLUMN,
-        ));
-        if c == eddy_types::TIME_COLUMN {
-            granularity = json!("none");
-            sources.push(Source::Timestamp);
-        } else {
-            dimensions.push(json!({"type": "default", "dimension": c, "outputName": c, "outputType": output_type(kind)}));
-            sources.push(Source::Field(c.clone()));
-        }
-    }
-    fields.push(arrow::datatypes::Field::new(
-        cnt_name,
-        arrow::datatypes::DataType::Int64,
-        false,
-    ));
-    sources.push(Source::Field(cnt_name.to_string()));
-    let (intervals, filter) = filter::split(parts);
-    let (intervals, filter) = intervals_json(&intervals, filter);
-    let shape = if dimensions.is_empty() {
-        Shape::Timeseries
-    } else {
-        Shape::GroupBy
-    };
-    let mut query = json!({
-        "queryType": if shape == Shape::GroupBy { "groupBy" } else { "timeseries" },
-        "dataSource": cols.ds,
-        "intervals": intervals,
-        "granularity": granularity,
-        "aggregations": [{"type": "count", "name": cnt_name}],
-    });
-    if shape == Shape::GroupBy {
-        query["dimensions"] = json!(dimensions);
-    } else {
-        query["context"] = json!({"skipEmptyBuckets": true});
-    }
-    if let Some(f) = filter {
-        query["filter"] = f;
-    }
-    let schema = datafusion::common::DFSchema::try_from_qualified_schema(
-        scan.table_name.clone(),
-        &arrow::datatypes::Schema::new(fields),
-    )?;
-    let node = NativeNode {
-        query,
-        shape,
-        sources,
-        schema: Arc::new(schema),
-        one_row: false,
-    };
-    let groups: Vec<Expr> = exprs[..n_group].to_vec();
-    let built = datafusion::logical_expr::LogicalPlanBuilder::from(node.clone().into_plan())
-        .aggregate(groups.clone(), outer_aggs)?
-        .build()?;
-    // Restore the original output names and types, so the plan above is unchanged.
-    let inner_schema = built.schema().clone();
-    let mut projection = Vec::new();
-    for (i, (qualifier, field)) in agg.schema.iter().enumerate() {
-        let value = if i < n_group {
-            let (q, f) = inner_schema.qualified_field(i);
-            Expr::Column(Column::new(q.cloned(), f.name()))
-        } else {
-            finals[i - n_group].clone()
-        };
-        let value = datafusion::logical_expr::cast(value, field.data_type().clone());
-        projection.push(value.alias_qualified(qualifier.cloned(), field.name()));
-    }
-    let plan = datafusion::logical_expr::LogicalPlanBuilder::from(built)
-        .project(projection)?
-        .build()?;
-    Ok(Some(plan))
-}
-
-/// Largest LIMIT answered by a topN query (Druid's default maxTopNLimit is 100000; beyond a
-/// few thousand rows a groupBy is as cheap).
-const MAX_TOPN: usize = 1000;
-
-/// One dimension over all time, ordered by one column, with a small LIMIT: a topN query, as
-/// Druid plans it (`useApproximateTopN`): each segment keeps its best
-/// max(1000, threshold) values, so ranks past that can be approximate on skewed data.
-fn as_topn(groupby: &Value, columns: &[Value], fetch: usize) -> Option<Value> {
-    let dims = groupby.get("dimensions")?.as_array()?;
-    if dims.len() != 1 || groupby.get("granularity")? != "all" || fetch > MAX_TOPN {
-        return None;
-    }
-    let [order] = columns else {
-        return None;
-    };
-    let key = order.get("dimension")?.as_str()?;
-    let descending = order.get("direction")? == "descending";
-    // Per-segment pruning ranks by partial values; a distinct-count sketch's partials do not
-    // add up, so ranking by one would drop groups that win overall. Those stay groupBys.
-    let sketch = groupby["aggregations"].as_array()?.iter().any(|a| {
-        a["name"] == key && matches!(a["type"].as_str(), Some("cardinality" | "hyperUnique"))
-    });
-    if sketch {
-        return None;
-    }
-    let dim = &dims[0];
-    let metric = if dim.get("outputName")?.as_str()? == key {
-        let ordering = if order.get("dimensionOrder")? == "numeric" {
-            "numeric"
-        } else {
-            "lexicographic"
-        };
-        let m = json!({"type": "dimension", "ordering": ordering});
-        if descending {
-            json!({"type": "inverted", "metric": m})
-        } else {
-            m
-        }
-    } else if descending {
-        json!(key)
-    } else {
-        json!({"type": "inverted", "metric": key})
-    };
-    let mut q = json!({
-        "queryType": "topN",
-        "dataSource": groupby["dataSource"],
-        "intervals": groupby["intervals"],
-        "granularity": "all",
-        "dimension": dim,
-        "metric": metric,
-        "threshold": fetch,
-        "aggregations": groupby["aggregations"],
-        "postAggregations": groupby["postAggregations"],
-    });
-    if let Some(f) = groupby.get("filter") {
-        q["filter"] = f.clone();
-    }
-    Some(q)
-}
-
-/// ORDER BY ... LIMIT (or LIMIT alone) over a groupBy node, as the node's `limitSpec` (or a
-/// topN query). The
-/// SQL sort stays above it (it re-sorts only the limited rows).
-fn push_limit(input: &LogicalPlan, order: &[SortExpr], fetch: usize) -> Option<LogicalPlan> {
-    match input {
-        LogicalPlan::Projection(p) => {
-            // Map sort keys through the projection when they are plain renames.
-            let mapped: Vec<SortExpr> = order
-                .iter()
-                .map(|s| {
-                    let e = inline(s.expr.clone(), p)?;
-                    matches!(e, Expr::Column(_)).then(|| SortExpr {
-                        expr: e,
-                        asc: s.asc,
-                        nulls_first: s.nulls_first,
-                    })
-                })
-                .collect::<Option<_>>()?;
-            let inner = push_limit(&p.input, &mapped, fetch)?;
-            let mut p2 = p.clone();
-            p2.input = Arc::new(inner);
-            Some(LogicalPlan::Projection(p2))
-        }
-        LogicalPlan::Extension(ext) => {
-            let node = ext.node.as_any().downcast_ref::<NativeNode>()?;
-            if node.shape != Shape::GroupBy {
-                return None;
-            }
-            let mut columns = Vec::new();
-            for s in order {
-                let Expr::Column(c) = &s.expr else {
-                    return None;
-                };
-                let idx = node.schema.index_of_column(c).ok()?;
-                let Source::Field(name) = &node.sources[idx] else {
-                    return None;
-                };
-                // Druid orders nulls lowest: ascending puts them first, descending last. A
-                // grouping key sorted the other way (SQL's default) is left to DataFusion.
-                let is_dimension = node.query["dimensions"]
-                    .as_array()
-                    .is_some_and(|d| d.iter().any(|d| d["outputName"] == name.as_str()));
-                if is_dimension && s.nulls_first != s.asc {
-                    return None;
-                }
-                let numeric = node.schema.field(idx).data_type().is_numeric();
-                columns.push(json!({
-                    "dimension": name,
-                    "direction": if s.asc { "ascending" } else { "descending" },
-                    "dimensionOrder": if numeric { "numeric" } else { "lexicographic" },
-                }));
-            }
-            let mut node = node.clone();
-            if let Some(topn) = as_topn(&node.query, &columns, fetch) {
-                node.query = topn;
-                node.shape = Shape::TopN;
-            } else {
-                node.query["limitSpec"] =
-                    json!({"type": "default", "limit": fetch, "columns": columns});
-            }
-            Some(node.into_plan())
-        }
-        _ => None,
-    }
 }
