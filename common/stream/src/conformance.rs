@@ -1,0 +1,154 @@
+//! The behaviour every stream implementation must show, run against the embedded log and Kafka.
+//! Each check takes a fresh topic name and the implementation as source and sink.
+
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::{ProduceRecord, StreamError, StreamRecord, StreamSink, StreamSource};
+
+fn record(key: Option<&str>, value: &str) -> ProduceRecord {
+    ProduceRecord {
+        key: key.map(|k| k.as_bytes().to_vec()),
+        value: value.as_bytes().to_vec(),
+        timestamp: None,
+    }
+}
+
+/// Reads until `want` records arrived or `limit` passed.
+pub async fn read_n(
+    source: &dyn StreamSource,
+    topic: &str,
+    start: &BTreeMap<u32, u64>,
+    want: usize,
+    limit: Duration,
+) -> Vec<StreamRecord> {
+    let mut reader = source.reader(topic, start).await.unwrap();
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    while out.len() < want && Instant::now() < deadline {
+        out.extend(
+            reader
+                .poll(want - out.len(), Duration::from_millis(200))
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+fn from_zero(partitions: &[u32]) -> BTreeMap<u32, u64> {
+    partitions.iter().map(|&p| (p, 0)).collect()
+}
+
+/// Produced records come back once each, in order within a partition, with the offsets the
+/// acknowledgement gave; equal keys share a partition; offsets report the ends.
+pub async fn produce_and_read_back<S: StreamSource + StreamSink>(s: &S, topic: &str) {
+    s.create_topic(topic, 3).await.unwrap();
+    assert_eq!(s.partitions(topic).await.unwrap(), vec![0, 1, 2]);
+    let records: Vec<ProduceRecord> = (0..300)
+        .map(|i| record(Some(&format!("user-{}", i % 17)), &format!("event-{i}")))
+        .collect();
+    let acks = s.produce(topic, records.clone()).await.unwrap();
+    assert_eq!(acks.len(), 300);
+    let mut key_partition: BTreeMap<String, u32> = BTreeMap::new();
+    for (i, (p, _)) in acks.iter().enumerate() {
+        let key = format!("user-{}", i % 17);
+        assert_eq!(*key_partition.entry(key).or_insert(*p), *p, "a key moved partitions");
+    }
+    let offsets = s.offsets(topic).await.unwrap();
+    for p in 0..3u32 {
+        let produced = acks.iter().filter(|(q, _)| *q == p).count() as u64;
+        let (earliest, next) = offsets[&p];
+        assert_eq!(next - earliest, produced, "partition {p}");
+    }
+    let got = read_n(s, topic, &from_zero(&[0, 1, 2]), 300, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 300, "every acknowledged record comes back once");
+    let mut by_ack: BTreeMap<(u32, u64), &ProduceRecord> = BTreeMap::new();
+    for (r, ack) in records.iter().zip(&acks) {
+        by_ack.insert(*ack, r);
+    }
+    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+    for r in &got {
+        let sent = by_ack
+            .get(&(r.partition, r.offset))
+            .unwrap_or_else(|| panic!("unexpected record at {}/{}", r.partition, r.offset));
+        assert_eq!(r.value, sent.value);
+        assert_eq!(r.key, sent.key);
+        if let Some(prev) = last.insert(r.partition, r.offset) {
+            assert!(r.offset > prev, "offsets go up within a partition");
+        }
+    }
+}
+
+/// A reader starts exactly at the offsets it is given.
+pub async fn read_from_offsets<S: StreamSource + StreamSink>(s: &S, topic: &str) {
+    s.create_topic(topic, 1).await.unwrap();
+    let records: Vec<ProduceRecord> = (0..50).map(|i| record(None, &format!("v{i}"))).collect();
+    let acks = s.produce(topic, records).await.unwrap();
+    let first = acks[0].1;
+    let start = BTreeMap::from([(0u32, first + 20)]);
+    let got = read_n(s, topic, &start, 30, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 30);
+    assert_eq!(got[0].value, b"v20");
+    assert_eq!(got[0].offset, first + 20);
+    assert_eq!(got[29].value, b"v49");
+    let end = BTreeMap::from([(0u32, first + 50)]);
+    let none = read_n(s, topic, &end, 1, Duration::from_millis(500)).await;
+    assert!(none.is_empty(), "nothing past the end");
+}
+
+/// A waiting poll wakes up when a record arrives, well before its timeout.
+pub async fn poll_wakes_on_produce<S: StreamSource + StreamSink + Clone + 'static>(
+    s: &S,
+    topic: &str,
+) {
+    s.create_topic(topic, 2).await.unwrap();
+    let start = from_zero(&[0, 1]);
+    let mut reader = s.reader(topic, &start).await.unwrap();
+    let producer = s.clone();
+    let name = topic.to_string();
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        producer
+            .produce(&name, vec![record(Some("k"), "late")])
+            .await
+            .unwrap()
+    });
+    let began = Instant::now();
+    let mut got = Vec::new();
+    while got.is_empty() && began.elapsed() < Duration::from_secs(20) {
+        got = reader.poll(10, Duration::from_secs(10)).await.unwrap();
+    }
+    task.await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].value, b"late");
+    assert!(
+        began.elapsed() < Duration::from_secs(8),
+        "poll waited {:?} for a record produced after 300 ms",
+        began.elapsed()
+    );
+}
+
+/// Unknown topics are named in the error; creating a topic twice is refused.
+pub async fn unknown_and_duplicate_topics<S: StreamSource + StreamSink>(s: &S, topic: &str) {
+    match s.partitions(topic).await {
+        Err(StreamError::UnknownTopic(t)) => assert_eq!(t, topic),
+        other => panic!("expected UnknownTopic, got {other:?}"),
+    }
+    s.create_topic(topic, 1).await.unwrap();
+    assert!(matches!(
+        s.create_topic(topic, 1).await,
+        Err(StreamError::TopicExists(_))
+    ));
+}
+
+/// Runs every check on fresh topics named after `prefix`.
+pub async fn run_all<S: StreamSource + StreamSink + Clone + 'static>(s: &S, prefix: &str) {
+    produce_and_read_back(s, &format!("{prefix}-roundtrip")).await;
+    read_from_offsets(s, &format!("{prefix}-offsets")).await;
+    poll_wakes_on_produce(s, &format!("{prefix}-wake")).await;
+    unknown_and_duplicate_topics(s, &format!("{prefix}-names")).await;
+}
