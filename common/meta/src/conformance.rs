@@ -158,4 +158,98 @@ pub async fn run_all(store: &dyn MetadataStore) {
         Err(MetaError::NotFound(_))
     ));
     assert!(*watch.borrow_and_update() > start);
+    stream_publish_is_compare_and_set(store).await;
+}
+
+/// Offsets move only from where the publishing task started, together with its segments.
+async fn stream_publish_is_compare_and_set(store: &dyn MetadataStore) {
+    use std::collections::BTreeMap;
+
+    use crate::supervisor::{SpecVersion, SupervisorRecord, SupervisorState};
+
+    let ds = DataSourceName::new("clicks").unwrap();
+    let sup = SupervisorRecord {
+        id: "clicks".into(),
+        datasource: ds.clone(),
+        spec: json!({"type": "kafka"}),
+        state: SupervisorState::Running,
+        history: vec![SpecVersion {
+            spec: json!({"type": "kafka"}),
+            version: "2020-01-01T00:00:00.000Z".into(),
+        }],
+    };
+    for _ in 0..2 {
+        store
+            .apply(Command::PutSupervisor {
+                supervisor: Box::new(sup.clone()),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.state().supervisors["clicks"].history.len(), 2);
+    store
+        .apply(Command::SetSupervisorState {
+            id: "clicks".into(),
+            state: SupervisorState::Suspended,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.state().supervisors["clicks"].state,
+        SupervisorState::Suspended
+    );
+
+    let publish = |start: BTreeMap<u32, Option<u64>>, end: BTreeMap<u32, u64>, day: i64| {
+        Command::PublishStream {
+            datasource: ds.clone(),
+            stream: "clicks".into(),
+            start,
+            end,
+            segments: vec![segment("clicks", day, "v1", 0)],
+        }
+    };
+    store
+        .apply(publish(
+            BTreeMap::from([(0, None), (1, None)]),
+            BTreeMap::from([(0, 10), (1, 5)]),
+            0,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.state().offsets_of(&ds, "clicks"),
+        BTreeMap::from([(0, 10), (1, 5)])
+    );
+    // A second task that started from the same (now stale) offsets must not publish.
+    let stale = store
+        .apply(publish(
+            BTreeMap::from([(0, None)]),
+            BTreeMap::from([(0, 12)]),
+            1,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, MetaError::Conflict(ref m) if m.contains("partition 0")), "{stale}");
+    assert_eq!(store.state().used_segments_of(&ds).count(), 1, "nothing published");
+    store
+        .apply(publish(
+            BTreeMap::from([(0, Some(10))]),
+            BTreeMap::from([(0, 20)]),
+            1,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.state().offsets_of(&ds, "clicks"),
+        BTreeMap::from([(0, 20), (1, 5)])
+    );
+    assert!(store.state().offsets_of(&ds, "other-topic").is_empty());
+    store
+        .apply(Command::ResetOffsets {
+            datasource: ds.clone(),
+            partitions: None,
+        })
+        .await
+        .unwrap();
+    assert!(store.state().offsets_of(&ds, "clicks").is_empty());
 }

@@ -1,4 +1,4 @@
-//! The metadata state machine: segments, tasks. `apply` is pure and deterministic (time comes in
+//! The metadata state machine: segments, tasks, supervisors, stream offsets. `apply` is pure and deterministic (time comes in
 //! the command), so a local log and a Raft group replay the same commands to the same state.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use serde_json::Value;
 use eddy_types::{DataSourceName, Interval, SegmentId, TaskId};
 
 use crate::error::MetaError;
+use crate::supervisor::{StreamOffsets, SupervisorRecord, SupervisorState};
 
 /// A column of a published segment: name and Druid type (`STRING`, `LONG`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +111,28 @@ pub enum Command {
         error: Option<String>,
         report: Value,
     },
+    /// Creates or replaces a supervisor (appending to its history).
+    PutSupervisor {
+        supervisor: Box<SupervisorRecord>,
+    },
+    SetSupervisorState {
+        id: String,
+        state: SupervisorState,
+    },
+    /// Clears a datasource's committed offsets, or sets some partitions' offsets.
+    ResetOffsets {
+        datasource: DataSourceName,
+        partitions: Option<BTreeMap<u32, u64>>,
+    },
+    /// Publishes segments and moves stream offsets from `start` to `end` in one step, only if
+    /// the committed offsets still equal `start`.
+    PublishStream {
+        datasource: DataSourceName,
+        stream: String,
+        start: BTreeMap<u32, Option<u64>>,
+        end: BTreeMap<u32, u64>,
+        segments: Vec<SegmentRecord>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +140,8 @@ pub enum Outcome {
     Published(usize),
     MarkedUnused(usize),
     TaskStored,
+    SupervisorStored,
+    OffsetsReset,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -127,6 +152,11 @@ pub struct MetaState {
     pub segments: BTreeMap<SegmentId, SegmentRecord>,
     #[serde(with = "records")]
     pub tasks: BTreeMap<TaskId, TaskRecord>,
+    #[serde(default, with = "records")]
+    pub supervisors: BTreeMap<String, SupervisorRecord>,
+    /// Committed stream offsets per datasource.
+    #[serde(default)]
+    pub stream_offsets: BTreeMap<String, StreamOffsets>,
 }
 
 /// Records that know their own key, so keyed maps serialize as plain lists.
@@ -175,16 +205,7 @@ impl MetaState {
     pub fn apply(&mut self, cmd: &Command) -> Result<Outcome, MetaError> {
         let outcome = match cmd {
             Command::PublishSegments { segments } => {
-                for s in segments {
-                    if let Some(existing) = self.segments.get(&s.id)
-                        && existing != s
-                    {
-                        return Err(MetaError::Conflict(format!(
-                            "segment {} is already published with other contents",
-                            s.id
-                        )));
-                    }
-                }
+                self.check_publishable(segments)?;
                 for s in segments {
                     self.segments.insert(s.id.clone(), s.clone());
                 }
@@ -246,9 +267,49 @@ impl MetaState {
                 task.report = report.clone();
                 Outcome::TaskStored
             }
+            Command::PutSupervisor { supervisor } => {
+                self.put_supervisor(&supervisor.id, supervisor);
+                Outcome::SupervisorStored
+            }
+            Command::SetSupervisorState { id, state } => {
+                self.set_supervisor_state(id, *state)?;
+                Outcome::SupervisorStored
+            }
+            Command::ResetOffsets {
+                datasource,
+                partitions,
+            } => {
+                self.reset_offsets(datasource, partitions.as_ref());
+                Outcome::OffsetsReset
+            }
+            Command::PublishStream {
+                datasource,
+                stream,
+                start,
+                end,
+                segments,
+            } => {
+                self.publish_stream(datasource, stream, start, end, segments)?;
+                Outcome::Published(segments.len())
+            }
         };
         self.applied += 1;
         Ok(outcome)
+    }
+
+    /// Refuses segments already published with other contents.
+    pub(crate) fn check_publishable(&self, segments: &[SegmentRecord]) -> Result<(), MetaError> {
+        for s in segments {
+            if let Some(existing) = self.segments.get(&s.id)
+                && existing != s
+            {
+                return Err(MetaError::Conflict(format!(
+                    "segment {} is already published with other contents",
+                    s.id
+                )));
+            }
+        }
+        Ok(())
     }
 
     pub fn used_segments(&self) -> impl Iterator<Item = &SegmentRecord> {
