@@ -15,6 +15,7 @@ pub struct Config {
     pub query: QuerySection,
     pub ingest: IngestSection,
     pub coordinator: CoordinatorSection,
+    pub stream: StreamSection,
     pub log: LogSection,
 }
 
@@ -72,6 +73,18 @@ pub struct IngestSection {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct StreamSection {
+    /// Where the embedded stream keeps its topics. Default: <data_dir>/streams.
+    pub dir: Option<PathBuf>,
+    /// Partitions of a topic created by its first produce.
+    pub default_partitions: u32,
+    /// Bytes a realtime task holds in memory before it persists, when its spec leaves
+    /// maxBytesInMemory at 0.
+    pub max_bytes_in_memory: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct CoordinatorSection {
     /// Copies of each segment across historicals.
     pub replicants: usize,
@@ -123,6 +136,16 @@ impl Default for IngestSection {
             work_dir: None,
             max_rows_in_memory: eddy_realtime::DEFAULT_MAX_ROWS_IN_MEMORY,
             await_availability_ms: 60_000,
+        }
+    }
+}
+
+impl Default for StreamSection {
+    fn default() -> Self {
+        StreamSection {
+            dir: None,
+            default_partitions: 1,
+            max_bytes_in_memory: 256 << 20,
         }
     }
 }
@@ -238,6 +261,11 @@ impl Config {
                 "query.default_timeout_ms and query.max_timeout_ms must be positive".into(),
             ));
         }
+        if self.stream.default_partitions == 0 {
+            return Err(ConfigError(
+                "stream.default_partitions: must be at least 1".into(),
+            ));
+        }
         if let Some(uri) = &self.storage.deep
             && !uri.contains("://")
         {
@@ -301,6 +329,13 @@ impl Config {
             .work_dir
             .as_deref()
             .map_or_else(|| self.data_dir().join("tasks"), Self::absolute)
+    }
+
+    pub fn stream_dir(&self) -> PathBuf {
+        self.stream
+            .dir
+            .as_deref()
+            .map_or_else(|| self.data_dir().join("streams"), Self::absolute)
     }
 
     pub fn meta_dir(&self) -> PathBuf {

@@ -16,10 +16,12 @@ use eddy_broker::{Broker, BrokerConfig};
 use eddy_coordinator::{Coordinator, CoordinatorConfig};
 use eddy_historical::{Historical, HistoricalConfig};
 use eddy_meta::{LocalMetadataStore, MetadataStore};
+use eddy_realtime::stream::{Allocator, RealtimeNode, StreamApi, StreamContext, Supervisors};
 use eddy_realtime::{TaskRunner, TaskRunnerConfig};
 use eddy_rpc::{Availability, DataNode, HistoricalControl, SegmentHealth};
 use eddy_runtime::{CpuPool, SharedClock, Shutdown, SystemClock};
 use eddy_storage::DeepStorage;
+use eddy_stream::EmbeddedLog;
 use eddy_types::NodeId;
 
 use crate::config::Config;
@@ -31,7 +33,10 @@ pub struct Node {
     /// Where Flight SQL listens, when enabled.
     pub flight_addr: Option<SocketAddr>,
     pub shutdown: Shutdown,
+    /// The embedded stream (also reachable over `/eddy/v1/streams`).
+    pub streams: EmbeddedLog,
     server: JoinHandle<Result<(), std::io::Error>>,
+    supervisors: JoinHandle<()>,
     flight: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
 }
 
@@ -47,6 +52,9 @@ impl Node {
             .await
             .context("the HTTP server task panicked")?
             .context("the HTTP server failed")?;
+        self.supervisors
+            .await
+            .context("stopping the supervisors panicked")?;
         if let Some(f) = self.flight {
             f.await
                 .context("the Flight SQL server task panicked")?
@@ -126,9 +134,35 @@ pub async fn start_standalone(
         shutdown.child(),
     )
     .await?;
+    let streams = EmbeddedLog::open(config.stream_dir()).context("opening the embedded stream")?;
+    let realtime = RealtimeNode::new(NodeId::new(format!("{host}-realtime"))?, pool.clone());
+    let supervisors = Supervisors::start(Arc::new(StreamContext {
+        meta: meta.clone(),
+        deep: deep.clone(),
+        availability: coordinator.clone() as Arc<dyn Availability>,
+        node: realtime.clone(),
+        allocator: Arc::new(Allocator::new(meta.clone())),
+        embedded: streams.clone(),
+        clock: clock.clone(),
+        work_dir: config.work_dir().join("realtime"),
+        max_bytes_in_memory: config.stream.max_bytes_in_memory,
+        shutdown: shutdown.child(),
+    }))
+    .await;
+    let stop_supervisors = {
+        let supervisors = supervisors.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.wait().await;
+            supervisors.shutdown().await;
+        })
+    };
     let broker = Broker::new(
         meta.clone(),
-        vec![historical.clone() as Arc<dyn DataNode>],
+        vec![
+            historical.clone() as Arc<dyn DataNode>,
+            realtime.clone() as Arc<dyn DataNode>,
+        ],
         coordinator.clone() as Arc<dyn SegmentHealth>,
         pool.clone(),
         BrokerConfig {
@@ -146,6 +180,11 @@ pub async fn start_standalone(
         .merge(status::router(config.clone()))
         .merge(eddy_coordinator::router(coordinator))
         .merge(eddy_realtime::router(tasks))
+        .merge(eddy_realtime::stream::supervisor_router(supervisors))
+        .merge(eddy_realtime::stream::stream_router(StreamApi {
+            log: streams.clone(),
+            default_partitions: config.stream.default_partitions,
+        }))
         .merge(eddy_broker::router(broker))
         .fallback(status::not_found)
         .layer(DefaultBodyLimit::max(config.http.max_body_bytes));
@@ -161,7 +200,9 @@ pub async fn start_standalone(
         addr,
         flight_addr: flight.as_ref().map(|(a, _)| *a),
         shutdown,
+        streams,
         server,
+        supervisors: stop_supervisors,
         flight: flight.map(|(_, h)| h),
     })
 }

@@ -120,6 +120,14 @@ impl Broker {
             dims.extend(s.dimensions().map(str::to_string));
             metrics.extend(s.metrics().map(str::to_string));
         }
+        for cols in self.unpublished_columns(ds, &state) {
+            for c in cols {
+                match c.role.as_str() {
+                    "dimension" => dims.insert(c.name),
+                    _ => metrics.insert(c.name),
+                };
+            }
+        }
         (dims.into_iter().collect(), metrics.into_iter().collect())
     }
 
@@ -130,12 +138,17 @@ impl Broker {
         let state = self.meta.state();
         let mut records: Vec<_> = state.used_segments_of(ds).collect();
         records.sort_by_key(|r| std::cmp::Reverse((r.id.interval.end, r.created)));
+        // Realtime columns come first: they are the newest.
+        let realtime = self.unpublished_columns(ds, &state);
+        let mut column_lists: Vec<&[eddy_meta::ColumnInfo]> =
+            realtime.iter().map(Vec::as_slice).collect();
+        column_lists.extend(records.iter().map(|r| r.columns.as_slice()));
         let mut out: Vec<(String, String)> =
             vec![(eddy_types::TIME_COLUMN.to_string(), "LONG".to_string())];
         let mut index: HashMap<String, usize> = HashMap::new();
         for role in ["dimension", "metric"] {
-            for r in &records {
-                for c in r.columns.iter().filter(|c| c.role == role) {
+            for cols in &column_lists {
+                for c in cols.iter().filter(|c| c.role == role) {
                     match index.get(&c.name) {
                         Some(&i) => out[i].1 = widest(&out[i].1, &c.kind).to_string(),
                         None => {
@@ -143,6 +156,26 @@ impl Broker {
                             out.push((c.name.clone(), c.kind.clone()));
                         }
                     }
+                }
+            }
+        }
+        out
+    }
+
+    /// Columns of the served segments of `ds` that metadata does not know yet (realtime).
+    fn unpublished_columns(
+        &self,
+        ds: &DataSourceName,
+        state: &eddy_meta::MetaState,
+    ) -> Vec<Vec<eddy_meta::ColumnInfo>> {
+        let mut out = Vec::new();
+        for n in &self.nodes {
+            for id in n.served() {
+                if &id.datasource == ds
+                    && !state.segments.contains_key(&id)
+                    && let Some(cols) = n.unpublished_columns(&id)
+                {
+                    out.push(cols);
                 }
             }
         }

@@ -47,7 +47,7 @@ impl DsView {
                 .entry((r.id.version.as_str(), r.created))
                 .or_insert(true) &= servers.contains_key(&r.id);
         }
-        let candidates = records
+        let mut candidates: Vec<(SegmentId, Vec<usize>)> = records
             .iter()
             .filter(|r| complete[&(r.id.version.as_str(), r.created)])
             .filter_map(|r| servers.get(&r.id).map(|n| (r.id.clone(), n.clone())))
@@ -56,6 +56,20 @@ impl DsView {
             .iter()
             .flat_map(|r| r.columns.iter().map(|c| c.name.clone()))
             .collect();
+        // Realtime segments metadata does not know yet take part as they are: their version is
+        // the one their time chunk is appended to, so the timeline places them with the rest.
+        for (id, on) in &servers {
+            if state.segments.contains_key(id) {
+                continue;
+            }
+            candidates.push((id.clone(), on.clone()));
+            for &i in on {
+                if let Some(cols) = nodes[i].unpublished_columns(id) {
+                    columns.extend(cols.into_iter().map(|c| c.name));
+                }
+            }
+        }
+        candidates.sort_by(|a, b| a.0.cmp(&b.0));
         columns.insert(eddy_types::TIME_COLUMN.to_string());
         let used = records
             .iter()

@@ -208,7 +208,7 @@ fn build(
     Ok(built)
 }
 
-fn row_text(row: &dyn eddy_segment::input::InputRow) -> String {
+pub(crate) fn row_text(row: &dyn eddy_segment::input::InputRow) -> String {
     let mut names = Vec::new();
     row.field_names(&mut names);
     let mut m = serde_json::Map::new();

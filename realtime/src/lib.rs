@@ -1,12 +1,14 @@
 //! The indexing role. It runs ingestion tasks and serves Druid's task API
 //! (`/druid/indexer/v1/task...`). Batch tasks (`index_parallel`) read files, index rows,
 //! persist and upload segments, publish them in one metadata command and wait for a historical
-//! to serve them. (Kafka supervisors and realtime tasks come to this role next.)
+//! to serve them. Stream supervisors run realtime task groups that make rows queryable as they
+//! arrive and hand off segments with their offsets exactly once (see [`stream`]).
 
 mod api;
 mod batch;
 mod live;
 pub mod metrics;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

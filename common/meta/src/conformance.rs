@@ -229,8 +229,15 @@ async fn stream_publish_is_compare_and_set(store: &dyn MetadataStore) {
         ))
         .await
         .unwrap_err();
-    assert!(matches!(stale, MetaError::Conflict(ref m) if m.contains("partition 0")), "{stale}");
-    assert_eq!(store.state().used_segments_of(&ds).count(), 1, "nothing published");
+    assert!(
+        matches!(stale, MetaError::Conflict(ref m) if m.contains("partition 0")),
+        "{stale}"
+    );
+    assert_eq!(
+        store.state().used_segments_of(&ds).count(),
+        1,
+        "nothing published"
+    );
     store
         .apply(publish(
             BTreeMap::from([(0, Some(10))]),
@@ -247,6 +254,19 @@ async fn stream_publish_is_compare_and_set(store: &dyn MetadataStore) {
     store
         .apply(Command::ResetOffsets {
             datasource: ds.clone(),
+            stream: "clicks".into(),
+            partitions: Some(BTreeMap::from([(1, 2)])),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.state().offsets_of(&ds, "clicks"),
+        BTreeMap::from([(0, 20), (1, 2)])
+    );
+    store
+        .apply(Command::ResetOffsets {
+            datasource: ds.clone(),
+            stream: "clicks".into(),
             partitions: None,
         })
         .await

@@ -119,9 +119,10 @@ pub enum Command {
         id: String,
         state: SupervisorState,
     },
-    /// Clears a datasource's committed offsets, or sets some partitions' offsets.
+    /// Clears a datasource's committed offsets, or sets some partitions' offsets of `stream`.
     ResetOffsets {
         datasource: DataSourceName,
+        stream: String,
         partitions: Option<BTreeMap<u32, u64>>,
     },
     /// Publishes segments and moves stream offsets from `start` to `end` in one step, only if
@@ -277,9 +278,10 @@ impl MetaState {
             }
             Command::ResetOffsets {
                 datasource,
+                stream,
                 partitions,
             } => {
-                self.reset_offsets(datasource, partitions.as_ref());
+                self.reset_offsets(datasource, stream, partitions.as_ref());
                 Outcome::OffsetsReset
             }
             Command::PublishStream {

@@ -94,6 +94,7 @@ impl MetaState {
     pub(crate) fn reset_offsets(
         &mut self,
         datasource: &DataSourceName,
+        stream: &str,
         partitions: Option<&BTreeMap<u32, u64>>,
     ) {
         match partitions {
@@ -101,9 +102,17 @@ impl MetaState {
                 self.stream_offsets.remove(datasource.as_str());
             }
             Some(set) => {
-                if let Some(o) = self.stream_offsets.get_mut(datasource.as_str()) {
-                    o.partitions.extend(set.iter().map(|(p, v)| (*p, *v)));
+                let o = self
+                    .stream_offsets
+                    .entry(datasource.as_str().to_string())
+                    .or_default();
+                if o.stream != stream {
+                    *o = StreamOffsets {
+                        stream: stream.to_string(),
+                        partitions: BTreeMap::new(),
+                    };
                 }
+                o.partitions.extend(set.iter().map(|(p, v)| (*p, *v)));
             }
         }
     }

@@ -2,7 +2,7 @@
 //! implementation is in-process (the role's own struct) or remote.
 //!
 //! - [`DataNode`]: runs native queries on the segments a node serves (historicals, and realtime
-//!   nodes later) and reports what it serves. The broker's scatter-gather goes through it.
+//!   nodes) and reports what it serves. The broker's scatter-gather goes through it.
 //! - [`HistoricalControl`]: load and drop commands from the coordinator.
 //! - [`Availability`]: whether published segments are served yet (tasks wait on it before
 //!   reporting success).
@@ -67,6 +67,11 @@ pub trait DataNode: Send + Sync {
     fn served(&self) -> Vec<SegmentId>;
     /// Grows whenever the served set changes (lets callers cache what they derive from it).
     fn served_version(&self) -> u64;
+    /// Columns of a served segment metadata does not know yet (a realtime one); `None` for
+    /// published segments, whose columns are in metadata.
+    fn unpublished_columns(&self, _id: &SegmentId) -> Option<Vec<eddy_meta::ColumnInfo>> {
+        None
+    }
     async fn run(
         &self,
         query: Arc<Query>,

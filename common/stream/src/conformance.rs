@@ -56,7 +56,11 @@ pub async fn produce_and_read_back<S: StreamSource + StreamSink>(s: &S, topic: &
     let mut key_partition: BTreeMap<String, u32> = BTreeMap::new();
     for (i, (p, _)) in acks.iter().enumerate() {
         let key = format!("user-{}", i % 17);
-        assert_eq!(*key_partition.entry(key).or_insert(*p), *p, "a key moved partitions");
+        assert_eq!(
+            *key_partition.entry(key).or_insert(*p),
+            *p,
+            "a key moved partitions"
+        );
     }
     let offsets = s.offsets(topic).await.unwrap();
     for p in 0..3u32 {
@@ -64,7 +68,14 @@ pub async fn produce_and_read_back<S: StreamSource + StreamSink>(s: &S, topic: &
         let (earliest, next) = offsets[&p];
         assert_eq!(next - earliest, produced, "partition {p}");
     }
-    let got = read_n(s, topic, &from_zero(&[0, 1, 2]), 300, Duration::from_secs(20)).await;
+    let got = read_n(
+        s,
+        topic,
+        &from_zero(&[0, 1, 2]),
+        300,
+        Duration::from_secs(20),
+    )
+    .await;
     assert_eq!(got.len(), 300, "every acknowledged record comes back once");
     let mut by_ack: BTreeMap<(u32, u64), &ProduceRecord> = BTreeMap::new();
     for (r, ack) in records.iter().zip(&acks) {

@@ -378,9 +378,7 @@ impl EmbeddedLog {
                 out[i] = (p, first + k as u64);
             }
         }
-        topic
-            .appended
-            .send_modify(|v| *v += records.len() as u64);
+        topic.appended.send_modify(|v| *v += records.len() as u64);
         Ok(out)
     }
 }

@@ -55,8 +55,11 @@ pub trait StreamSource: Send + Sync {
 pub trait StreamReader: Send {
     /// Up to `max` records in offset order per partition, waiting up to `timeout` for the
     /// first; an empty batch when nothing arrived.
-    async fn poll(&mut self, max: usize, timeout: Duration)
-    -> Result<Vec<StreamRecord>, StreamError>;
+    async fn poll(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Vec<StreamRecord>, StreamError>;
 }
 
 #[async_trait]

@@ -39,7 +39,10 @@ async fn records_survive_reopening_and_a_torn_tail_is_cut() {
     }
     // A write that died half-way: a frame header promising more bytes than follow.
     let path = dir.path().join("clicks").join("0.log");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
     f.write_all(&[200, 0, 0, 0, 1, 2, 3]).unwrap();
     drop(f);
     let log = EmbeddedLog::open(dir.path()).unwrap();
@@ -101,7 +104,11 @@ async fn bad_requests_are_named() {
     ));
     assert!(matches!(
         log.reader("one", &BTreeMap::from([(0, 5)])).await,
-        Err(StreamError::OffsetOutOfRange { offset: 5, next: 0, .. })
+        Err(StreamError::OffsetOutOfRange {
+            offset: 5,
+            next: 0,
+            ..
+        })
     ));
     let huge = ProduceRecord {
         key: None,

@@ -1,0 +1,280 @@
+//! A realtime task's rows, per time chunk: an in-memory index taking rows (served at once) and
+//! the parts already persisted to local disk (served from there). Persisting is the spill: past
+//! `maxRowsInMemory`, `maxBytesInMemory` or `intermediatePersistPeriod` each in-memory index is
+//! written out as an immutable segment file and the next rows start a new partition. At
+//! hand-off every part is uploaded and published.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use eddy_meta::ColumnInfo;
+use eddy_segment::incremental::persist;
+use eddy_segment::input::InputRow;
+use eddy_segment::writer::write_file;
+use eddy_segment::{IncrementalIndex, IndexSpec, SegmentFile};
+use eddy_types::granularity::Granularity;
+use eddy_types::{DataSourceName, Interval, SegmentId};
+
+use super::allocate::Allocator;
+use super::node::{Hydrant, RealtimeNode, columns_of};
+
+/// A persisted, not yet published part of a time chunk.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub id: SegmentId,
+    pub path: PathBuf,
+    pub num_rows: u64,
+    pub columns: Vec<ColumnInfo>,
+}
+
+struct Live {
+    id: SegmentId,
+    index: Arc<RwLock<IncrementalIndex>>,
+}
+
+struct ChunkSink {
+    interval: Interval,
+    live: Option<Live>,
+    parts: Vec<Part>,
+}
+
+pub struct Appender {
+    ds: DataSourceName,
+    index_spec: IndexSpec,
+    granularity: Granularity,
+    max_rows_per_segment: u64,
+    node: Arc<RealtimeNode>,
+    allocator: Arc<Allocator>,
+    work_dir: PathBuf,
+    chunks: BTreeMap<i64, ChunkSink>,
+    rows_in_memory: usize,
+    bytes_in_memory: usize,
+    total_rows: u64,
+}
+
+/// What adding a row did.
+pub enum Added {
+    Indexed {
+        errors: Vec<String>,
+    },
+    /// The row's time chunk cannot be allocated (the reason).
+    Rejected(String),
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Appender {
+    pub fn new(
+        ds: DataSourceName,
+        index_spec: IndexSpec,
+        granularity: Granularity,
+        max_rows_per_segment: u64,
+        node: Arc<RealtimeNode>,
+        allocator: Arc<Allocator>,
+        work_dir: PathBuf,
+    ) -> Appender {
+        Appender {
+            ds,
+            index_spec,
+            granularity,
+            max_rows_per_segment,
+            node,
+            allocator,
+            work_dir,
+            chunks: BTreeMap::new(),
+            rows_in_memory: 0,
+            bytes_in_memory: 0,
+            total_rows: 0,
+        }
+    }
+
+    pub fn rows_in_memory(&self) -> usize {
+        self.rows_in_memory
+    }
+
+    pub fn bytes_in_memory(&self) -> usize {
+        self.bytes_in_memory
+    }
+
+    /// Rows held, in memory and persisted (after rollup).
+    pub fn total_rows(&self) -> u64 {
+        self.total_rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total_rows == 0
+    }
+
+    pub fn add(&mut self, time: i64, row: &dyn InputRow, now: i64) -> Result<Added, String> {
+        let chunk = match self
+            .chunks
+            .range(..=time)
+            .next_back()
+            .filter(|(_, c)| c.interval.contains(time))
+        {
+            Some((&start, _)) => start,
+            None => {
+                let id = match self
+                    .allocator
+                    .allocate(&self.ds, time, &self.granularity, now)
+                {
+                    Ok(id) => id,
+                    Err(reason) => return Ok(Added::Rejected(reason)),
+                };
+                let start = id.interval.start;
+                let index = self.start_index(id.clone());
+                self.chunks.insert(
+                    start,
+                    ChunkSink {
+                        interval: id.interval,
+                        live: Some(Live { id, index }),
+                        parts: Vec::new(),
+                    },
+                );
+                start
+            }
+        };
+        if self.chunks[&chunk].live.is_none() {
+            let id = self
+                .allocator
+                .allocate(&self.ds, time, &self.granularity, now)?;
+            let index = self.start_index(id.clone());
+            if let Some(c) = self.chunks.get_mut(&chunk) {
+                c.live = Some(Live { id, index });
+            }
+        }
+        let Some(sink) = self.chunks.get_mut(&chunk) else {
+            return Err("a time chunk vanished while adding a row".into());
+        };
+        let Some(live) = &sink.live else {
+            return Err("a time chunk has no in-memory index".into());
+        };
+        let (outcome, rows, bytes_before, bytes_after) = {
+            let mut index = write(&live.index);
+            let rows_before = index.num_rows();
+            let bytes_before = index.bytes_in_memory();
+            let outcome = index.add(time, row);
+            let rows = index.num_rows();
+            self.rows_in_memory += rows - rows_before;
+            self.total_rows += (rows - rows_before) as u64;
+            (outcome, rows, bytes_before, index.bytes_in_memory())
+        };
+        self.bytes_in_memory = self.bytes_in_memory + bytes_after - bytes_before.min(bytes_after);
+        if rows as u64 >= self.max_rows_per_segment {
+            self.persist_chunk(chunk)?;
+        }
+        Ok(Added::Indexed {
+            errors: outcome.errors,
+        })
+    }
+
+    fn start_index(&self, id: SegmentId) -> Arc<RwLock<IncrementalIndex>> {
+        let index = Arc::new(RwLock::new(IncrementalIndex::new(
+            id.clone(),
+            self.index_spec.clone(),
+        )));
+        self.node.announce(id, Hydrant::Live(index.clone()));
+        index
+    }
+
+    fn persist_chunk(&mut self, start: i64) -> Result<(), String> {
+        let Some(sink) = self.chunks.get_mut(&start) else {
+            return Ok(());
+        };
+        let Some(live) = sink.live.take() else {
+            return Ok(());
+        };
+        let (data, rows, bytes) = {
+            let index = read(&live.index);
+            if index.is_empty() {
+                drop(index);
+                self.node.unannounce(&live.id);
+                return Ok(());
+            }
+            (
+                persist(&index, live.id.clone()),
+                index.num_rows(),
+                index.bytes_in_memory(),
+            )
+        };
+        std::fs::create_dir_all(&self.work_dir)
+            .map_err(|e| format!("creating {}: {e}", self.work_dir.display()))?;
+        let path = self.work_dir.join(format!(
+            "{}_{}_{}.eddy",
+            live.id.interval.start, live.id.interval.end, live.id.partition
+        ));
+        write_file(&path, &data).map_err(|e| format!("persisting {}: {e}", live.id))?;
+        let file = SegmentFile::open(&path)
+            .map_err(|e| format!("opening the persisted {}: {e}", live.id))?;
+        let columns = columns_of(&file);
+        self.node
+            .announce(live.id.clone(), Hydrant::Persisted(Arc::new(file)));
+        sink.parts.push(Part {
+            id: live.id,
+            path,
+            num_rows: rows as u64,
+            columns,
+        });
+        self.rows_in_memory -= rows.min(self.rows_in_memory);
+        self.bytes_in_memory -= bytes.min(self.bytes_in_memory);
+        Ok(())
+    }
+
+    /// Persists every in-memory index (the spill).
+    pub fn persist_all(&mut self) -> Result<(), String> {
+        let starts: Vec<i64> = self.chunks.keys().copied().collect();
+        for s in starts {
+            self.persist_chunk(s)?;
+        }
+        Ok(())
+    }
+
+    /// Persists everything and hands over the parts to publish; the appender is empty after.
+    /// The parts stay served until the caller unannounces them.
+    pub fn finish(&mut self) -> Result<Vec<Part>, String> {
+        self.persist_all()?;
+        let parts = std::mem::take(&mut self.chunks)
+            .into_values()
+            .flat_map(|c| c.parts)
+            .collect();
+        self.total_rows = 0;
+        Ok(parts)
+    }
+
+    /// Stops serving everything held and deletes the local files (the rows will be read again
+    /// from the stream).
+    pub fn abandon(&mut self) {
+        for (_, c) in std::mem::take(&mut self.chunks) {
+            if let Some(live) = c.live {
+                self.node.unannounce(&live.id);
+            }
+            discard(&self.node, &c.parts);
+        }
+        self.rows_in_memory = 0;
+        self.bytes_in_memory = 0;
+        self.total_rows = 0;
+    }
+
+    pub fn work_dir(&self) -> &Path {
+        &self.work_dir
+    }
+}
+
+/// Stops serving `parts` and deletes their files.
+pub fn discard(node: &RealtimeNode, parts: &[Part]) {
+    for p in parts {
+        node.unannounce(&p.id);
+        if let Err(e) = std::fs::remove_file(&p.path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %p.path.display(), error = %e, "cannot delete a persisted realtime part");
+        }
+    }
+}

@@ -1,0 +1,598 @@
+//! A realtime task group: reads its partitions from the committed offsets, indexes rows (served
+//! at once), spills to disk, and at hand-off uploads the parts and publishes them together with
+//! the offsets they were read up to, in one compare-and-set metadata command. A crash at any
+//! point loses only unpublished work, which is read again from the committed offsets: every
+//! event is counted exactly once.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::sync::watch;
+
+use eddy_ingest::flatten::Flattener;
+use eddy_ingest::format::{self, Record};
+use eddy_ingest::source::Entity;
+use eddy_ingest::stats::{Keep, ParseErrors};
+use eddy_ingest::{Processed, RowPipeline, RowStats};
+use eddy_meta::{Command, MetaError, SegmentRecord};
+use eddy_segment::IndexSpec;
+use eddy_segment::input::InputRow;
+use eddy_stream::{StreamError, StreamRecord, StreamSource};
+use eddy_types::spec::ingest::InputFormat;
+use eddy_types::spec::supervisor::SupervisorSpec;
+
+use super::StreamContext;
+use super::appender::{Added, Appender, Part, discard};
+use crate::batch::row_text;
+use crate::metrics;
+
+/// What a stop request asks of running tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Run,
+    /// Publish what was read, then end (suspend, terminate, a new spec).
+    Publish,
+    /// End without publishing (the node is stopping; the rows are read again after restart).
+    Abandon,
+}
+
+/// Records read per poll.
+const BATCH: usize = 10_000;
+
+/// Progress of one task group, read by the status and stats endpoints.
+pub struct GroupState {
+    pub group: u32,
+    pub partitions: Vec<u32>,
+    pub task_id: Mutex<String>,
+    pub started: AtomicI64,
+    pub starting_offsets: Mutex<BTreeMap<u32, u64>>,
+    pub current_offsets: Mutex<BTreeMap<u32, u64>>,
+    pub stats: Mutex<RowStats>,
+    pub errors: Mutex<ParseErrors>,
+    /// (time, totals) every few seconds, for moving averages.
+    pub samples: Mutex<VecDeque<(i64, RowStats)>>,
+    pub publishing: AtomicBool,
+    pub handoff_requested: AtomicBool,
+    /// Successful publishes.
+    pub published: std::sync::atomic::AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl GroupState {
+    pub fn new(group: u32, partitions: Vec<u32>, max_saved: usize) -> Self {
+        GroupState {
+            group,
+            partitions,
+            task_id: Mutex::new(String::new()),
+            started: AtomicI64::new(0),
+            starting_offsets: Mutex::new(BTreeMap::new()),
+            current_offsets: Mutex::new(BTreeMap::new()),
+            stats: Mutex::new(RowStats::default()),
+            errors: Mutex::new(ParseErrors::new(Keep::Last, max_saved)),
+            samples: Mutex::new(VecDeque::new()),
+            publishing: AtomicBool::new(false),
+            handoff_requested: AtomicBool::new(false),
+            published: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn task_id(&self) -> String {
+        lock(&self.task_id).clone()
+    }
+
+    pub fn row_stats(&self) -> RowStats {
+        *lock(&self.stats)
+    }
+
+    pub fn parse_errors(&self) -> Value {
+        lock(&self.errors).to_json()
+    }
+
+    /// Average rows per second over the last `window_ms`, per counter.
+    pub fn moving_average(&self, now: i64, window_ms: i64) -> Value {
+        let current = self.row_stats();
+        let samples = lock(&self.samples);
+        let base = samples
+            .iter()
+            .find(|(t, _)| *t >= now - window_ms)
+            .or(samples.front())
+            .copied()
+            .unwrap_or((now, current));
+        let secs = ((now - base.0) as f64 / 1000.0).max(1.0);
+        let rate = |a: u64, b: u64| (a.saturating_sub(b)) as f64 / secs;
+        serde_json::json!({
+            "processed": rate(current.processed, base.1.processed),
+            "processedBytes": rate(current.processed_bytes, base.1.processed_bytes),
+            "unparseable": rate(current.unparseable, base.1.unparseable),
+            "thrownAway": rate(current.thrown_away, base.1.thrown_away),
+            "processedWithError": rate(current.processed_with_error, base.1.processed_with_error),
+        })
+    }
+
+    fn sample(&self, now: i64) {
+        let current = self.row_stats();
+        let mut samples = lock(&self.samples);
+        if samples.back().is_none_or(|(t, _)| now - t >= 5_000) {
+            samples.push_back((now, current));
+            while samples.front().is_some_and(|(t, _)| now - t > 16 * 60_000) {
+                samples.pop_front();
+            }
+        }
+    }
+}
+
+/// Decodes records and feeds rows through the pipeline into the appender.
+struct Indexer<'a> {
+    ctx: &'a StreamContext,
+    spec: &'a SupervisorSpec,
+    state: &'a GroupState,
+    pipeline: &'a RowPipeline,
+    flattener: Option<&'a Flattener>,
+    appender: &'a mut Appender,
+    /// Rows before this time are late, after that one early (thrown away).
+    window: (i64, i64),
+}
+
+impl Indexer<'_> {
+    fn unparseable(&self, raw: &str, reason: &str) {
+        lock(&self.state.stats).unparseable += 1;
+        lock(&self.state.errors).record("unparseable", raw, reason, self.ctx.clock.now_ms());
+    }
+
+    fn thrown_away(&self, raw: Option<&str>, reason: Option<&str>) {
+        lock(&self.state.stats).thrown_away += 1;
+        if let (Some(raw), Some(reason)) = (raw, reason) {
+            lock(&self.state.errors).record("thrownAway", raw, reason, self.ctx.clock.now_ms());
+        }
+    }
+
+    fn row(&mut self, row: &dyn InputRow) -> Result<(), String> {
+        match self.pipeline.process(row) {
+            Processed::ThrownAway => self.thrown_away(None, None),
+            Processed::Unparseable(reason) => self.unparseable(&row_text(row), &reason),
+            Processed::Keep { time, row } => {
+                if time < self.window.0 || time >= self.window.1 {
+                    self.thrown_away(None, None);
+                    return Ok(());
+                }
+                match self.appender.add(time, &row, self.ctx.clock.now_ms())? {
+                    Added::Indexed { errors } => {
+                        let mut s = lock(&self.state.stats);
+                        s.processed += 1;
+                        if !errors.is_empty() {
+                            s.processed_with_error += 1;
+                            drop(s);
+                            lock(&self.state.errors).record(
+                                "processedWithError",
+                                &row_text(&row),
+                                &errors.join("; "),
+                                self.ctx.clock.now_ms(),
+                            );
+                        }
+                    }
+                    Added::Rejected(reason) => {
+                        self.thrown_away(Some(&row_text(&row)), Some(&reason))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn batch(&mut self, records: &[StreamRecord]) -> Result<(), String> {
+        let bytes: u64 = records.iter().map(|r| r.value.len() as u64).sum();
+        lock(&self.state.stats).processed_bytes += bytes;
+        match &self.spec.io_config.input_format {
+            InputFormat::Json { .. } => {
+                for r in records {
+                    match serde_json::from_slice::<Value>(&r.value) {
+                        Ok(Value::Object(map)) => match self.flattener {
+                            Some(f) => {
+                                let flat: Map<String, Value> = f.apply(&map);
+                                self.row(&flat)?;
+                            }
+                            None => self.row(&map)?,
+                        },
+                        Ok(other) => self.unparseable(
+                            &String::from_utf8_lossy(&r.value),
+                            &format!("expected a JSON object, got {}", json_kind(&other)),
+                        ),
+                        Err(e) => self.unparseable(
+                            &String::from_utf8_lossy(&r.value),
+                            &format!("invalid JSON: {e}"),
+                        ),
+                    }
+                }
+            }
+            delimited => {
+                // One line per record; a whole batch parses in one pass.
+                let mut text = String::with_capacity(bytes as usize + records.len());
+                for r in records {
+                    text.push_str(String::from_utf8_lossy(&r.value).trim_end_matches('\n'));
+                    text.push('\n');
+                }
+                let entity = Entity::Inline(text.into());
+                let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let mut failure: Option<String> = None;
+                let mut sink = |rec: Record<'_>| -> Result<(), eddy_ingest::IngestError> {
+                    match rec {
+                        Record::Bad { raw, reason } => self.unparseable(&raw, &reason),
+                        Record::Row(row) => {
+                            if let Err(e) = self.row(row) {
+                                failure = Some(e);
+                            }
+                        }
+                    }
+                    Ok(())
+                };
+                format::read(&entity, delimited, &counter, &mut sink).map_err(|e| e.to_string())?;
+                if let Some(e) = failure {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Why a generation ended.
+enum End {
+    /// Published; the next generation starts where this one ended.
+    HandedOff,
+    Stopped,
+}
+
+/// Runs the group until told to stop; errors end it (the supervisor starts it again).
+pub async fn run_group(
+    ctx: Arc<StreamContext>,
+    spec: Arc<SupervisorSpec>,
+    state: Arc<GroupState>,
+    mut stop: watch::Receiver<Stop>,
+) -> Result<(), String> {
+    loop {
+        match generation(&ctx, &spec, &state, &mut stop).await? {
+            End::HandedOff => continue,
+            End::Stopped => return Ok(()),
+        }
+    }
+}
+
+fn new_task_id(spec: &SupervisorSpec) -> String {
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("index_kafka_{}_{suffix}", spec.datasource())
+}
+
+/// Where each partition starts: the committed offset, or (first run) the earliest or latest.
+async fn starting_offsets(
+    ctx: &StreamContext,
+    source: &dyn StreamSource,
+    spec: &SupervisorSpec,
+    partitions: &[u32],
+) -> Result<(BTreeMap<u32, u64>, BTreeMap<u32, Option<u64>>), String> {
+    let s = &spec.settings;
+    let committed = ctx.meta.state().offsets_of(spec.datasource(), &s.topic);
+    let range = source.offsets(&s.topic).await.map_err(|e| e.to_string())?;
+    let mut start = BTreeMap::new();
+    let mut expected = BTreeMap::new();
+    for &p in partitions {
+        let (earliest, next) = *range
+            .get(&p)
+            .ok_or_else(|| format!("partition {p} of topic {:?} is gone", s.topic))?;
+        let fresh = if spec.io_config.use_earliest_offset {
+            earliest
+        } else {
+            next
+        };
+        let offset = match committed.get(&p) {
+            Some(&o) if o >= earliest && o <= next => o,
+            Some(&o) => {
+                if !spec.tuning_config.reset_offset_automatically {
+                    return Err(format!(
+                        "the committed offset {o} of partition {p} is outside what topic {:?} holds ({earliest}..{next}); reset the supervisor or set resetOffsetAutomatically",
+                        s.topic
+                    ));
+                }
+                tracing::warn!(
+                    partition = p,
+                    offset = o,
+                    "committed offset out of range; resetting automatically"
+                );
+                fresh
+            }
+            None => fresh,
+        };
+        start.insert(p, offset);
+        expected.insert(p, committed.get(&p).copied());
+    }
+    Ok((start, expected))
+}
+
+async fn generation(
+    ctx: &Arc<StreamContext>,
+    spec: &Arc<SupervisorSpec>,
+    state: &Arc<GroupState>,
+    stop: &mut watch::Receiver<Stop>,
+) -> Result<End, String> {
+    let s = &spec.settings;
+    let source = ctx.source(spec)?;
+    let (start, expected) = starting_offsets(ctx, source.as_ref(), spec, &state.partitions).await?;
+    let mut reader = source
+        .reader(&s.topic, &start)
+        .await
+        .map_err(|e: StreamError| e.to_string())?;
+    let task_id = new_task_id(spec);
+    let began = ctx.clock.now_ms();
+    *lock(&state.task_id) = task_id.clone();
+    state.started.store(began, Ordering::Relaxed);
+    *lock(&state.starting_offsets) = start.clone();
+    *lock(&state.current_offsets) = start.clone();
+    let schema = &spec.data_schema;
+    let pipeline = RowPipeline::new(schema, None).map_err(|e| e.to_string())?;
+    let flattener = match &spec.io_config.input_format {
+        InputFormat::Json { flatten_spec, .. } => {
+            Flattener::new(flatten_spec.as_ref(), "spec.ioConfig.inputFormat")
+                .map_err(|e| e.to_string())?
+        }
+        _ => None,
+    };
+    let mut appender = Appender::new(
+        schema.data_source.clone(),
+        IndexSpec::from_data_schema(schema),
+        schema.granularity_spec.segment_granularity,
+        s.max_rows_per_segment,
+        ctx.node.clone(),
+        ctx.allocator.clone(),
+        ctx.work_dir
+            .join(schema.data_source.as_str())
+            .join(&task_id),
+    );
+    let window = (
+        match (s.late_rejection_ms, s.late_rejection_start) {
+            (Some(p), Some(t)) => (began - p).max(t),
+            (Some(p), None) => began - p,
+            (None, Some(t)) => t,
+            (None, None) => i64::MIN,
+        },
+        s.early_rejection_ms
+            .map_or(i64::MAX, |p| began + s.task_duration_ms + p),
+    );
+    let max_bytes = if s.max_bytes_in_memory > 0 {
+        s.max_bytes_in_memory as usize
+    } else {
+        ctx.max_bytes_in_memory
+    };
+    let mut last_persist = Instant::now();
+    let generation_started = Instant::now();
+    let mut current = start;
+    let poll = Duration::from_millis(s.poll_timeout_ms);
+    let ds = schema.data_source.as_str().to_string();
+    let result = loop {
+        let mode = *stop.borrow();
+        match mode {
+            Stop::Abandon => {
+                appender.abandon();
+                break Ok(End::Stopped);
+            }
+            Stop::Publish => {
+                break publish(ctx, spec, state, &mut appender, &expected, &current)
+                    .await
+                    .map(|()| End::Stopped);
+            }
+            Stop::Run => {}
+        }
+        let records = tokio::select! {
+            r = reader.poll(BATCH, poll) => r.map_err(|e| e.to_string())?,
+            _ = stop.changed() => continue,
+        };
+        if !records.is_empty() {
+            let before = state.row_stats();
+            tokio::task::block_in_place(|| {
+                Indexer {
+                    ctx,
+                    spec,
+                    state,
+                    pipeline: &pipeline,
+                    flattener: flattener.as_ref(),
+                    appender: &mut appender,
+                    window,
+                }
+                .batch(&records)
+            })?;
+            for r in &records {
+                current.insert(r.partition, r.offset + 1);
+            }
+            *lock(&state.current_offsets) = current.clone();
+            let after = state.row_stats();
+            for (outcome, n) in [
+                ("processed", after.processed - before.processed),
+                ("unparseable", after.unparseable - before.unparseable),
+                ("thrownAway", after.thrown_away - before.thrown_away),
+                (
+                    "processedWithError",
+                    after.processed_with_error - before.processed_with_error,
+                ),
+            ] {
+                if n > 0 {
+                    metrics::STREAM_ROWS
+                        .with_label_values(&[&ds, outcome])
+                        .inc_by(n);
+                }
+            }
+            if after.unparseable > s.max_parse_exceptions {
+                appender.abandon();
+                break Err(format!(
+                    "{} rows could not be parsed, more than maxParseExceptions ({}); the task stopped (see the supervisor's stats and status for the last errors)",
+                    after.unparseable, s.max_parse_exceptions
+                ));
+            }
+        }
+        state.sample(ctx.clock.now_ms());
+        if appender.rows_in_memory() as u64 >= s.max_rows_in_memory
+            || appender.bytes_in_memory() >= max_bytes
+            || last_persist.elapsed() >= Duration::from_millis(s.intermediate_persist_ms as u64)
+        {
+            tokio::task::block_in_place(|| appender.persist_all())?;
+            last_persist = Instant::now();
+        }
+        let elapsed = generation_started.elapsed().as_millis() as i64;
+        if elapsed >= s.task_duration_ms
+            || elapsed >= s.intermediate_handoff_ms
+            || appender.total_rows() >= s.max_total_rows
+            || state.handoff_requested.swap(false, Ordering::Relaxed)
+        {
+            break publish(ctx, spec, state, &mut appender, &expected, &current)
+                .await
+                .map(|()| End::HandedOff);
+        }
+    };
+    if result.is_err() {
+        appender.abandon();
+    }
+    let _ = std::fs::remove_dir_all(appender.work_dir());
+    result
+}
+
+/// Uploads every part and publishes them with the offsets; on a conflict (another task or a
+/// reset moved the offsets) everything is dropped and the next generation reads again from
+/// what is committed.
+async fn publish(
+    ctx: &Arc<StreamContext>,
+    spec: &Arc<SupervisorSpec>,
+    state: &GroupState,
+    appender: &mut Appender,
+    expected: &BTreeMap<u32, Option<u64>>,
+    end: &BTreeMap<u32, u64>,
+) -> Result<(), String> {
+    let unchanged = expected
+        .iter()
+        .all(|(p, e)| e.is_some() && *e == end.get(p).copied());
+    if appender.is_empty() && unchanged {
+        return Ok(());
+    }
+    state.publishing.store(true, Ordering::Relaxed);
+    let result = publish_parts(ctx, spec, appender, expected, end).await;
+    state.publishing.store(false, Ordering::Relaxed);
+    if result.is_ok() {
+        state.published.fetch_add(1, Ordering::Relaxed);
+    }
+    result
+}
+
+async fn publish_parts(
+    ctx: &Arc<StreamContext>,
+    spec: &Arc<SupervisorSpec>,
+    appender: &mut Appender,
+    expected: &BTreeMap<u32, Option<u64>>,
+    end: &BTreeMap<u32, u64>,
+) -> Result<(), String> {
+    let ds = spec.datasource().clone();
+    let parts = tokio::task::block_in_place(|| appender.finish())?;
+    let now = ctx.clock.now_ms();
+    let mut records = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let key = format!("{}/index.eddy", p.id.storage_path());
+        let up = match ctx.deep.upload(&key, &p.path).await {
+            Ok(up) => up,
+            Err(e) => {
+                discard(&ctx.node, &parts);
+                metrics::HANDOFFS
+                    .with_label_values(&[ds.as_str(), "failed"])
+                    .inc();
+                return Err(format!("uploading {}: {e}", p.id));
+            }
+        };
+        records.push(SegmentRecord {
+            id: p.id.clone(),
+            size: up.size,
+            num_rows: p.num_rows,
+            columns: p.columns.clone(),
+            path: key,
+            crc32: up.crc32,
+            used: true,
+            created: now,
+        });
+    }
+    let ids: Vec<_> = records.iter().map(|r| r.id.clone()).collect();
+    let cmd = Command::PublishStream {
+        datasource: ds.clone(),
+        stream: spec.settings.topic.clone(),
+        start: expected.clone(),
+        end: end.clone(),
+        segments: records,
+    };
+    match ctx.meta.apply(cmd).await {
+        Ok(_) => {
+            metrics::HANDOFFS
+                .with_label_values(&[ds.as_str(), "published"])
+                .inc();
+            tracing::info!(datasource = %ds, segments = ids.len(), offsets = ?end, "published realtime segments and offsets");
+            hand_off(
+                ctx.clone(),
+                parts,
+                ids,
+                spec.settings.handoff_condition_timeout_ms,
+            );
+            Ok(())
+        }
+        Err(e) => {
+            discard(&ctx.node, &parts);
+            let outcome = if matches!(e, MetaError::Conflict(_)) {
+                "conflict"
+            } else {
+                "failed"
+            };
+            metrics::HANDOFFS
+                .with_label_values(&[ds.as_str(), outcome])
+                .inc();
+            Err(format!("publishing segments and offsets: {e}"))
+        }
+    }
+}
+
+/// Keeps serving published parts until a historical serves them (or the hand-off timeout
+/// passes; 0 waits forever), then drops them.
+fn hand_off(
+    ctx: Arc<StreamContext>,
+    parts: Vec<Part>,
+    ids: Vec<eddy_types::SegmentId>,
+    timeout_ms: u64,
+) {
+    if parts.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        let timeout = if timeout_ms == 0 {
+            Duration::from_secs(u64::MAX / 4)
+        } else {
+            Duration::from_millis(timeout_ms)
+        };
+        let served = tokio::select! {
+            s = ctx.availability.wait_served(&ids, timeout) => s,
+            () = ctx.shutdown.wait() => false,
+        };
+        if !served {
+            tracing::warn!(
+                segments = ids.len(),
+                "no historical served the published segments in time; dropping the realtime copies anyway"
+            );
+        }
+        discard(&ctx.node, &parts);
+    });
+}
