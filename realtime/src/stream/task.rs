@@ -39,6 +39,15 @@ pub enum Stop {
     Abandon,
 }
 
+/// Runs CPU-bound work on this task's thread, telling a multi-threaded runtime to move other
+/// tasks away meanwhile (a current-thread runtime, as in some tests, just runs it).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => f(),
+        _ => tokio::task::block_in_place(f),
+    }
+}
+
 /// Records read per poll.
 const BATCH: usize = 10_000;
 
@@ -341,6 +350,7 @@ async fn generation(
     let began = ctx.clock.now_ms();
     *lock(&state.task_id) = task_id.clone();
     state.started.store(began, Ordering::Relaxed);
+    state.sample(began);
     *lock(&state.starting_offsets) = start.clone();
     *lock(&state.current_offsets) = start.clone();
     let schema = &spec.data_schema;
@@ -403,7 +413,7 @@ async fn generation(
         };
         if !records.is_empty() {
             let before = state.row_stats();
-            tokio::task::block_in_place(|| {
+            blocking(|| {
                 Indexer {
                     ctx,
                     spec,
@@ -448,7 +458,7 @@ async fn generation(
             || appender.bytes_in_memory() >= max_bytes
             || last_persist.elapsed() >= Duration::from_millis(s.intermediate_persist_ms as u64)
         {
-            tokio::task::block_in_place(|| appender.persist_all())?;
+            blocking(|| appender.persist_all())?;
             last_persist = Instant::now();
         }
         let elapsed = generation_started.elapsed().as_millis() as i64;
@@ -503,7 +513,7 @@ async fn publish_parts(
     end: &BTreeMap<u32, u64>,
 ) -> Result<(), String> {
     let ds = spec.datasource().clone();
-    let parts = tokio::task::block_in_place(|| appender.finish())?;
+    let parts = blocking(|| appender.finish())?;
     let now = ctx.clock.now_ms();
     let mut records = Vec::with_capacity(parts.len());
     for p in &parts {

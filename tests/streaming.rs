@@ -1,0 +1,320 @@
+//! Stream ingestion end to end in one process: a supervisor spec POSTed over HTTP reads the
+//! embedded stream, rows answer SQL as soon as they are read, bad records are counted with
+//! their reasons, hand-off moves data to the historical without gaps or double counting, and
+//! the supervisor API behaves as Druid's does.
+
+// Test code: a failed unwrap is a failed assertion.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use common::TestNode;
+
+const SUP: &str = "/druid/indexer/v1/supervisor";
+
+fn spec(topic: &str) -> Value {
+    json!({"type": "kafka", "spec": {
+        "dataSchema": {
+            "dataSource": "events",
+            "timestampSpec": {"column": "ts", "format": "iso"},
+            "dimensionsSpec": {"dimensions": ["page", {"type": "long", "name": "uid"}]},
+            "metricsSpec": [{"type": "count", "name": "count"}],
+            "granularitySpec": {"segmentGranularity": "hour", "queryGranularity": "none", "rollup": false}},
+        "ioConfig": {"type": "kafka", "topic": topic, "inputFormat": {"type": "json"},
+            "useEarliestOffset": true, "taskCount": 2, "taskDuration": "PT1H"},
+        "tuningConfig": {"type": "kafka", "maxSavedParseExceptions": 5}}})
+}
+
+/// `n` events with unique ids from `first`, spread over two hours of one day.
+fn events(first: u64, n: u64) -> String {
+    (first..first + n)
+        .map(|i| {
+            json!({"ts": format!("2024-03-01T{:02}:{:02}:00Z", 10 + i % 2, i % 60), "page": format!("/p{}", i % 7), "uid": i})
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn produce(node: &TestNode, topic: &str, body: &str) -> Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/eddy/v1/streams/{topic}?key=page", node.url))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+async fn sql(node: &TestNode, q: &str) -> Value {
+    let (status, body) = node.post("/druid/v2/sql", &json!({"query": q})).await;
+    assert_eq!(status, StatusCode::OK, "{q}: {body}");
+    body
+}
+
+/// (rows, sum of uid) of the datasource, (0, 0) before it exists.
+async fn totals(node: &TestNode) -> (u64, u64) {
+    let (status, body) = node
+        .post(
+            "/druid/v2/sql",
+            &json!({"query": "SELECT COUNT(*) AS n, SUM(uid) AS s FROM events"}),
+        )
+        .await;
+    if status != StatusCode::OK {
+        return (0, 0);
+    }
+    (
+        body[0]["n"].as_u64().unwrap_or(0),
+        body[0]["s"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Waits until the totals equal `want`, checking they never exceed it; returns how long it took.
+async fn wait_totals(node: &TestNode, want: (u64, u64), limit: Duration) -> Duration {
+    let began = Instant::now();
+    loop {
+        let got = totals(node).await;
+        assert!(got.0 <= want.0, "more rows than produced: {got:?} > {want:?}");
+        if got == want {
+            return began.elapsed();
+        }
+        assert!(began.elapsed() < limit, "rows did not arrive: {got:?}, want {want:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn sum_range(first: u64, n: u64) -> u64 {
+    (first..first + n).sum()
+}
+
+async fn wait_status(node: &TestNode, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, st) = node.get(&format!("{SUP}/events/status")).await;
+        if ok(&st["payload"]) {
+            return st["payload"].clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: {st}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn offsets_sum(v: &Value) -> u64 {
+    v.as_object()
+        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path()).await;
+    let (status, body) = node
+        .post("/eddy/v1/streams", &json!({"topic": "events", "partitions": 3}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = node.post(SUP, &spec("events")).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"id": "events"})));
+
+    // Rows answer queries as soon as they are read.
+    let ack = produce(&node, "events", &events(1, 300)).await;
+    assert_eq!(ack["records"], 300);
+    let took = wait_totals(&node, (300, sum_range(1, 300)), Duration::from_secs(20)).await;
+    println!("300 events visible in SQL {took:?} after the produce acknowledgement");
+
+    // Bad records are counted with reasons and stop nothing.
+    produce(&node, "events", "not json\n{\"page\": \"/no-time\", \"uid\": 0}\n[1, 2]").await;
+    produce(&node, "events", &events(301, 10)).await;
+    wait_totals(&node, (310, sum_range(1, 310)), Duration::from_secs(20)).await;
+    let payload = wait_status(&node, "lag reaches 0", |p| {
+        p["aggregateLag"] == 0 && offsets_sum(&p["latestOffsets"]) == 313
+    })
+    .await;
+    assert_eq!(payload["activeTasks"].as_array().unwrap().len(), 2);
+    assert_eq!(payload["partitions"], 3);
+    assert_eq!(payload["state"], "RUNNING");
+    assert_eq!(payload["healthy"], true);
+    let (_, stats) = node.get(&format!("{SUP}/events/stats")).await;
+    let tasks: Vec<&Value> = stats
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|g| g.as_object().unwrap().values())
+        .collect();
+    let total = |k: &str| -> u64 {
+        tasks
+            .iter()
+            .map(|t| t["totals"]["buildSegments"][k].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!((total("processed"), total("unparseable")), (310, 3));
+    let reasons: String = tasks
+        .iter()
+        .map(|t| t["unparseableEvents"]["buildSegments"].to_string())
+        .collect();
+    assert!(reasons.contains("invalid JSON"), "{reasons}");
+    assert!(reasons.contains("expected a JSON object, got an array"), "{reasons}");
+    assert!(reasons.contains("ts"), "the missing timestamp is named: {reasons}");
+
+    // Hand-off: segments and offsets publish together, a historical takes over, and the totals
+    // never change on the way.
+    let (status, _) = node
+        .post(&format!("{SUP}/events/taskGroups/handoff"), &json!({"taskGroupIds": []}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let watch = async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert_eq!(totals(&node).await, (310, sum_range(1, 310)));
+            let served = sql(
+                &node,
+                "SELECT COUNT(*) AS n FROM sys.server_segments WHERE server LIKE '%-historical'",
+            )
+            .await;
+            let published = sql(&node, "SELECT COUNT(*) AS n FROM sys.segments WHERE is_published = 1").await;
+            if served[0]["n"].as_u64().unwrap() > 0 && served[0]["n"] == published[0]["n"] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "hand-off did not finish");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    watch.await;
+    let payload = wait_status(&node, "offsets committed", |p| {
+        offsets_sum(&p["committedOffsets"]) == 313
+    })
+    .await;
+    assert_eq!(payload["aggregateLag"], 0);
+    // Two hours of data: segments for both hour chunks.
+    let chunks = sql(&node, "SELECT COUNT(DISTINCT \"start\") AS n FROM sys.segments").await;
+    assert_eq!(chunks[0]["n"], 2);
+
+    // Reading continues after the hand-off.
+    produce(&node, "events", &events(311, 20)).await;
+    wait_totals(&node, (330, sum_range(1, 330)), Duration::from_secs(20)).await;
+
+    // Suspend publishes and stops reading; resume reads what arrived meanwhile.
+    let (status, body) = node.post(&format!("{SUP}/events/suspend"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["suspended"], true);
+    let (status, body) = node.post(&format!("{SUP}/events/suspend"), &json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "[events] is already suspended");
+    let (_, st) = node.get(&format!("{SUP}?state=true")).await;
+    assert_eq!(
+        st,
+        json!([{"id": "events", "state": "SUSPENDED", "detailedState": "SUSPENDED", "healthy": true, "suspended": true}])
+    );
+    produce(&node, "events", &events(331, 5)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(totals(&node).await, (330, sum_range(1, 330)), "suspended reads nothing");
+    let (status, body) = node.post(&format!("{SUP}/events/resume"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["suspended"], false);
+    wait_totals(&node, (335, sum_range(1, 335)), Duration::from_secs(20)).await;
+
+    // The spec echo, lists and history.
+    let (_, echo) = node.get(&format!("{SUP}/events")).await;
+    assert_eq!(echo["spec"]["dataSchema"]["granularitySpec"]["segmentGranularity"], "HOUR");
+    assert_eq!(echo["ioConfig"]["taskDuration"], "PT3600S");
+    let (_, ids) = node.get(SUP).await;
+    assert_eq!(ids, json!(["events"]));
+    let (_, full) = node.get(&format!("{SUP}?full")).await;
+    assert_eq!(full[0]["spec"]["spec"]["ioConfig"]["stream"], "events");
+    let (_, health) = node.get(&format!("{SUP}/events/health")).await;
+    assert_eq!(health, json!({"healthy": true}));
+
+    // Terminate leaves history behind.
+    let (status, body) = node.post(&format!("{SUP}/events/terminate"), &json!({})).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"id": "events"})));
+    let (status, body) = node.get(&format!("{SUP}/events")).await;
+    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"error": "[events] does not exist"})));
+    let (_, history) = node.get(&format!("{SUP}/events/history")).await;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    let (_, ids) = node.get(SUP).await;
+    assert_eq!(ids, json!([]));
+    // Everything read was published before the supervisor stopped.
+    wait_totals(&node, (335, sum_range(1, 335)), Duration::from_secs(20)).await;
+    let committed = node.post("/druid/v2/sql", &json!({"query": "SELECT SUM(num_rows) AS n FROM sys.segments WHERE is_published = 1"})).await;
+    assert_eq!(committed.1[0]["n"], 335);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_specs_are_refused_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path()).await;
+    let mut bad = spec("events");
+    bad["spec"]["ioConfig"]["taskCount"] = json!(0);
+    let (status, body) = node.post(SUP, &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "spec.ioConfig.taskCount: must be at least 1");
+    let mut bad = spec("events");
+    bad["spec"]["dataSchema"]["metricsSpec"][0]["type"] = json!("cnt");
+    let (status, body) = node.post(SUP, &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().starts_with("spec.dataSchema.metricsSpec[0]"), "{body}");
+    let mut kafka = spec("events");
+    kafka["spec"]["ioConfig"]["consumerProperties"] = json!({"bootstrap.servers": "127.0.0.1:9"});
+    let (status, body) = node.post(SUP, &kafka).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("bootstrap.servers"), "{body}");
+    let resp = reqwest::Client::new()
+        .post(format!("{}{SUP}", node.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(spec("events").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    for path in ["/missing", "/missing/status", "/missing/health", "/missing/stats"] {
+        let (status, body) = node.get(&format!("{SUP}{path}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["error"], "[missing] does not exist");
+    }
+    for path in ["/suspendAll", "/resumeAll", "/terminateAll"] {
+        let (status, body) = node.post(&format!("{SUP}{path}"), &json!({})).await;
+        assert_eq!((status, body), (StatusCode::OK, json!({"status": "success"})));
+    }
+    // A topic that does not exist yet: the supervisor says why, and starts once it appears.
+    let (status, _) = node.post(SUP, &spec("later")).await;
+    assert_eq!(status, StatusCode::OK);
+    let payload = wait_status(&node, "unhealthy without a topic", |p| {
+        p["detailedState"] == "UNABLE_TO_CONNECT_TO_STREAM"
+    })
+    .await;
+    assert_eq!(payload["state"], "UNHEALTHY_SUPERVISOR");
+    assert!(payload["recentErrors"].to_string().contains("topic \\\"later\\\" does not exist"), "{payload}");
+    let (status, _) = node.get(&format!("{SUP}/events/health")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    produce(&node, "later", &events(1, 5)).await;
+    wait_totals(&node, (5, sum_range(1, 5)), Duration::from_secs(20)).await;
+    wait_status(&node, "healthy once the topic exists", |p| p["state"] == "RUNNING").await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reads_again_from_the_committed_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path()).await;
+    node.post(SUP, &spec("events")).await;
+    produce(&node, "events", &events(1, 100)).await;
+    wait_totals(&node, (100, sum_range(1, 100)), Duration::from_secs(20)).await;
+    node.post(&format!("{SUP}/events/taskGroups/handoff"), &json!({})).await;
+    wait_status(&node, "committed", |p| offsets_sum(&p["committedOffsets"]) == 100).await;
+    // Read but not published when the node stops: read again after the restart.
+    produce(&node, "events", &events(101, 50)).await;
+    wait_totals(&node, (150, sum_range(1, 150)), Duration::from_secs(20)).await;
+    node.stop().await;
+
+    let node = TestNode::start(dir.path()).await;
+    wait_totals(&node, (150, sum_range(1, 150)), Duration::from_secs(30)).await;
+    let (_, ids) = node.get(SUP).await;
+    assert_eq!(ids, json!(["events"]), "the supervisor survives the restart");
+    node.stop().await;
+}
