@@ -80,11 +80,17 @@ async fn wait_totals(node: &TestNode, want: (u64, u64), limit: Duration) -> Dura
     let began = Instant::now();
     loop {
         let got = totals(node).await;
-        assert!(got.0 <= want.0, "more rows than produced: {got:?} > {want:?}");
+        assert!(
+            got.0 <= want.0,
+            "more rows than produced: {got:?} > {want:?}"
+        );
         if got == want {
             return began.elapsed();
         }
-        assert!(began.elapsed() < limit, "rows did not arrive: {got:?}, want {want:?}");
+        assert!(
+            began.elapsed() < limit,
+            "rows did not arrive: {got:?}, want {want:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -115,7 +121,10 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(dir.path()).await;
     let (status, body) = node
-        .post("/eddy/v1/streams", &json!({"topic": "events", "partitions": 3}))
+        .post(
+            "/eddy/v1/streams",
+            &json!({"topic": "events", "partitions": 3}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = node.post(SUP, &spec("events")).await;
@@ -128,7 +137,12 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
     println!("300 events visible in SQL {took:?} after the produce acknowledgement");
 
     // Bad records are counted with reasons and stop nothing.
-    produce(&node, "events", "not json\n{\"page\": \"/no-time\", \"uid\": 0}\n[1, 2]").await;
+    produce(
+        &node,
+        "events",
+        "not json\n{\"page\": \"/no-time\", \"uid\": 0}\n[1, 2]",
+    )
+    .await;
     produce(&node, "events", &events(301, 10)).await;
     wait_totals(&node, (310, sum_range(1, 310)), Duration::from_secs(20)).await;
     let payload = wait_status(&node, "lag reaches 0", |p| {
@@ -158,13 +172,22 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
         .map(|t| t["unparseableEvents"]["buildSegments"].to_string())
         .collect();
     assert!(reasons.contains("invalid JSON"), "{reasons}");
-    assert!(reasons.contains("expected a JSON object, got an array"), "{reasons}");
-    assert!(reasons.contains("ts"), "the missing timestamp is named: {reasons}");
+    assert!(
+        reasons.contains("expected a JSON object, got an array"),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains("ts"),
+        "the missing timestamp is named: {reasons}"
+    );
 
     // Hand-off: segments and offsets publish together, a historical takes over, and the totals
     // never change on the way.
     let (status, _) = node
-        .post(&format!("{SUP}/events/taskGroups/handoff"), &json!({"taskGroupIds": []}))
+        .post(
+            &format!("{SUP}/events/taskGroups/handoff"),
+            &json!({"taskGroupIds": []}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let watch = async {
@@ -176,7 +199,11 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
                 "SELECT COUNT(*) AS n FROM sys.server_segments WHERE server LIKE '%-historical'",
             )
             .await;
-            let published = sql(&node, "SELECT COUNT(*) AS n FROM sys.segments WHERE is_published = 1").await;
+            let published = sql(
+                &node,
+                "SELECT COUNT(*) AS n FROM sys.segments WHERE is_published = 1",
+            )
+            .await;
             if served[0]["n"].as_u64().unwrap() > 0 && served[0]["n"] == published[0]["n"] {
                 break;
             }
@@ -191,7 +218,11 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
     .await;
     assert_eq!(payload["aggregateLag"], 0);
     // Two hours of data: segments for both hour chunks.
-    let chunks = sql(&node, "SELECT COUNT(DISTINCT \"start\") AS n FROM sys.segments").await;
+    let chunks = sql(
+        &node,
+        "SELECT COUNT(DISTINCT \"start\") AS n FROM sys.segments",
+    )
+    .await;
     assert_eq!(chunks[0]["n"], 2);
 
     // Reading continues after the hand-off.
@@ -199,10 +230,14 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
     wait_totals(&node, (330, sum_range(1, 330)), Duration::from_secs(20)).await;
 
     // Suspend publishes and stops reading; resume reads what arrived meanwhile.
-    let (status, body) = node.post(&format!("{SUP}/events/suspend"), &json!({})).await;
+    let (status, body) = node
+        .post(&format!("{SUP}/events/suspend"), &json!({}))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["suspended"], true);
-    let (status, body) = node.post(&format!("{SUP}/events/suspend"), &json!({})).await;
+    let (status, body) = node
+        .post(&format!("{SUP}/events/suspend"), &json!({}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "[events] is already suspended");
     let (_, st) = node.get(&format!("{SUP}?state=true")).await;
@@ -212,7 +247,11 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
     );
     produce(&node, "events", &events(331, 5)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(totals(&node).await, (330, sum_range(1, 330)), "suspended reads nothing");
+    assert_eq!(
+        totals(&node).await,
+        (330, sum_range(1, 330)),
+        "suspended reads nothing"
+    );
     let (status, body) = node.post(&format!("{SUP}/events/resume"), &json!({})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["suspended"], false);
@@ -220,7 +259,10 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
 
     // The spec echo, lists and history.
     let (_, echo) = node.get(&format!("{SUP}/events")).await;
-    assert_eq!(echo["spec"]["dataSchema"]["granularitySpec"]["segmentGranularity"], "HOUR");
+    assert_eq!(
+        echo["spec"]["dataSchema"]["granularitySpec"]["segmentGranularity"],
+        "HOUR"
+    );
     assert_eq!(echo["ioConfig"]["taskDuration"], "PT3600S");
     let (_, ids) = node.get(SUP).await;
     assert_eq!(ids, json!(["events"]));
@@ -230,17 +272,30 @@ async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
     assert_eq!(health, json!({"healthy": true}));
 
     // Terminate leaves history behind.
-    let (status, body) = node.post(&format!("{SUP}/events/terminate"), &json!({})).await;
+    let (status, body) = node
+        .post(&format!("{SUP}/events/terminate"), &json!({}))
+        .await;
     assert_eq!((status, body), (StatusCode::OK, json!({"id": "events"})));
     let (status, body) = node.get(&format!("{SUP}/events")).await;
-    assert_eq!((status, body), (StatusCode::NOT_FOUND, json!({"error": "[events] does not exist"})));
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::NOT_FOUND,
+            json!({"error": "[events] does not exist"})
+        )
+    );
     let (_, history) = node.get(&format!("{SUP}/events/history")).await;
     assert_eq!(history.as_array().unwrap().len(), 1);
     let (_, ids) = node.get(SUP).await;
     assert_eq!(ids, json!([]));
     // Everything read was published before the supervisor stopped.
     wait_totals(&node, (335, sum_range(1, 335)), Duration::from_secs(20)).await;
-    let committed = node.post("/druid/v2/sql", &json!({"query": "SELECT SUM(num_rows) AS n FROM sys.segments WHERE is_published = 1"})).await;
+    let committed = node
+        .post(
+            "/druid/v2/sql",
+            &json!({"query": "SELECT SUM(num_rows) AS n FROM sys.segments WHERE is_published = 1"}),
+        )
+        .await;
     assert_eq!(committed.1[0]["n"], 335);
     node.stop().await;
 }
@@ -258,12 +313,24 @@ async fn bad_specs_are_refused_with_the_field_named() {
     bad["spec"]["dataSchema"]["metricsSpec"][0]["type"] = json!("cnt");
     let (status, body) = node.post(SUP, &bad).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().starts_with("spec.dataSchema.metricsSpec[0]"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.dataSchema.metricsSpec[0]"),
+        "{body}"
+    );
     let mut kafka = spec("events");
     kafka["spec"]["ioConfig"]["consumerProperties"] = json!({"bootstrap.servers": "127.0.0.1:9"});
     let (status, body) = node.post(SUP, &kafka).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().contains("bootstrap.servers"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("bootstrap.servers"),
+        "{body}"
+    );
     let resp = reqwest::Client::new()
         .post(format!("{}{SUP}", node.url))
         .header("Content-Type", "application/x-www-form-urlencoded")
@@ -272,14 +339,22 @@ async fn bad_specs_are_refused_with_the_field_named() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    for path in ["/missing", "/missing/status", "/missing/health", "/missing/stats"] {
+    for path in [
+        "/missing",
+        "/missing/status",
+        "/missing/health",
+        "/missing/stats",
+    ] {
         let (status, body) = node.get(&format!("{SUP}{path}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(body["error"], "[missing] does not exist");
     }
     for path in ["/suspendAll", "/resumeAll", "/terminateAll"] {
         let (status, body) = node.post(&format!("{SUP}{path}"), &json!({})).await;
-        assert_eq!((status, body), (StatusCode::OK, json!({"status": "success"})));
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"status": "success"}))
+        );
     }
     // A topic that does not exist yet: the supervisor says why, and starts once it appears.
     let (status, _) = node.post(SUP, &spec("later")).await;
@@ -289,12 +364,20 @@ async fn bad_specs_are_refused_with_the_field_named() {
     })
     .await;
     assert_eq!(payload["state"], "UNHEALTHY_SUPERVISOR");
-    assert!(payload["recentErrors"].to_string().contains("topic \\\"later\\\" does not exist"), "{payload}");
+    assert!(
+        payload["recentErrors"]
+            .to_string()
+            .contains("topic \\\"later\\\" does not exist"),
+        "{payload}"
+    );
     let (status, _) = node.get(&format!("{SUP}/events/health")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     produce(&node, "later", &events(1, 5)).await;
     wait_totals(&node, (5, sum_range(1, 5)), Duration::from_secs(20)).await;
-    wait_status(&node, "healthy once the topic exists", |p| p["state"] == "RUNNING").await;
+    wait_status(&node, "healthy once the topic exists", |p| {
+        p["state"] == "RUNNING"
+    })
+    .await;
     node.stop().await;
 }
 
@@ -305,8 +388,12 @@ async fn a_restart_reads_again_from_the_committed_offsets() {
     node.post(SUP, &spec("events")).await;
     produce(&node, "events", &events(1, 100)).await;
     wait_totals(&node, (100, sum_range(1, 100)), Duration::from_secs(20)).await;
-    node.post(&format!("{SUP}/events/taskGroups/handoff"), &json!({})).await;
-    wait_status(&node, "committed", |p| offsets_sum(&p["committedOffsets"]) == 100).await;
+    node.post(&format!("{SUP}/events/taskGroups/handoff"), &json!({}))
+        .await;
+    wait_status(&node, "committed", |p| {
+        offsets_sum(&p["committedOffsets"]) == 100
+    })
+    .await;
     // Read but not published when the node stops: read again after the restart.
     produce(&node, "events", &events(101, 50)).await;
     wait_totals(&node, (150, sum_range(1, 150)), Duration::from_secs(20)).await;
@@ -315,6 +402,10 @@ async fn a_restart_reads_again_from_the_committed_offsets() {
     let node = TestNode::start(dir.path()).await;
     wait_totals(&node, (150, sum_range(1, 150)), Duration::from_secs(30)).await;
     let (_, ids) = node.get(SUP).await;
-    assert_eq!(ids, json!(["events"]), "the supervisor survives the restart");
+    assert_eq!(
+        ids,
+        json!(["events"]),
+        "the supervisor survives the restart"
+    );
     node.stop().await;
 }

@@ -4,6 +4,7 @@
 mod allocate;
 mod api;
 mod appender;
+mod fault;
 pub mod node;
 mod supervisor;
 mod task;

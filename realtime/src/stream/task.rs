@@ -540,6 +540,9 @@ async fn publish_parts(
         });
     }
     let ids: Vec<_> = records.iter().map(|r| r.id.clone()).collect();
+    if !ids.is_empty() {
+        super::fault::point(super::fault::AFTER_UPLOAD);
+    }
     let cmd = Command::PublishStream {
         datasource: ds.clone(),
         stream: spec.settings.topic.clone(),
@@ -549,6 +552,9 @@ async fn publish_parts(
     };
     match ctx.meta.apply(cmd).await {
         Ok(_) => {
+            if !ids.is_empty() {
+                super::fault::point(super::fault::AFTER_PUBLISH);
+            }
             metrics::HANDOFFS
                 .with_label_values(&[ds.as_str(), "published"])
                 .inc();
