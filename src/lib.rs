@@ -5,3 +5,4 @@ pub mod config;
 pub mod ingest_cli;
 pub mod node;
 pub mod status;
+pub mod stream_cli;

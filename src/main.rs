@@ -53,6 +53,45 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Write newline-delimited records (JSON or CSV lines) into a topic of the embedded
+    /// stream; each chunk is acknowledged once durable. The topic is created if missing.
+    Produce {
+        topic: String,
+        /// Input file, or - for stdin.
+        #[arg(default_value = "-")]
+        input: PathBuf,
+        /// URL of a running Eddy.
+        #[arg(long, default_value = "http://127.0.0.1:8888")]
+        url: String,
+        /// JSON field whose value keys each record (records with one key share a partition).
+        #[arg(long)]
+        key: Option<String>,
+        /// Partitions of the topic if this creates it.
+        #[arg(long)]
+        partitions: Option<u32>,
+    },
+    /// Create or list topics of the embedded stream.
+    Topics {
+        #[command(subcommand)]
+        action: TopicsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicsAction {
+    /// Create a topic.
+    Create {
+        topic: String,
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+        #[arg(long, default_value = "http://127.0.0.1:8888")]
+        url: String,
+    },
+    /// List topics with their partition and record counts.
+    List {
+        #[arg(long, default_value = "http://127.0.0.1:8888")]
+        url: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -101,6 +140,21 @@ fn run() -> anyhow::Result<()> {
             Command::Ingest { spec, url, no_wait } => {
                 eddy::ingest_cli::run(&spec, &url, !no_wait).await
             }
+            Command::Produce {
+                topic,
+                input,
+                url,
+                key,
+                partitions,
+            } => eddy::stream_cli::produce(&topic, &input, &url, key.as_deref(), partitions).await,
+            Command::Topics { action } => match action {
+                TopicsAction::Create {
+                    topic,
+                    partitions,
+                    url,
+                } => eddy::stream_cli::create_topic(&topic, partitions, &url).await,
+                TopicsAction::List { url } => eddy::stream_cli::list_topics(&url).await,
+            },
         }
     })
 }

@@ -100,3 +100,39 @@ fn sigterm_stops_gracefully_and_ingest_follows_a_task() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn topics_and_produce_write_into_the_embedded_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_child, url) = spawn_standalone(&dir.path().join("data"));
+    let eddy = |args: &[&str]| {
+        let out = Command::new(EDDY).args(args).output().expect("run eddy");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, _, err) = eddy(&["topics", "create", "clicks", "--partitions", "2", "--url", &url]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = eddy(&["topics", "create", "clicks", "--url", &url]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let input = dir.path().join("events.ndjson");
+    let lines: Vec<String> = (0..2500)
+        .map(|i| format!("{{\"page\": \"/p{}\", \"n\": {i}}}", i % 9))
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let (ok, _, err) = eddy(&[
+        "produce",
+        "clicks",
+        input.to_str().unwrap(),
+        "--key",
+        "page",
+        "--url",
+        &url,
+    ]);
+    assert!(ok && err.contains("2500 records written to clicks"), "{err}");
+    let (ok, out, err) = eddy(&["topics", "list", "--url", &url]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "clicks\t2 partitions\t2500 records");
+}
