@@ -18,11 +18,7 @@ fn error_text(body: &Value) -> String {
         .map_or_else(|| body.to_string(), str::to_string)
 }
 
-async fn send(
-    client: &reqwest::Client,
-    url: &str,
-    body: Vec<u8>,
-) -> anyhow::Result<u64> {
+async fn send(client: &reqwest::Client, url: &str, body: Vec<u8>) -> anyhow::Result<u64> {
     let resp = client
         .post(url)
         .header("Content-Type", "application/x-ndjson")
@@ -110,11 +106,16 @@ pub async fn create_topic(topic: &str, partitions: u32, url: &str) -> anyhow::Re
         .json(&json!({"topic": topic, "partitions": partitions}))
         .send()
         .await
-        .with_context(|| format!("cannot reach Eddy at {endpoint} (is `eddy standalone` running?)"))?;
+        .with_context(|| {
+            format!("cannot reach Eddy at {endpoint} (is `eddy standalone` running?)")
+        })?;
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
-        bail!("cannot create topic {topic} ({status}): {}", error_text(&body));
+        bail!(
+            "cannot create topic {topic} ({status}): {}",
+            error_text(&body)
+        );
     }
     eprintln!("created topic {topic} with {partitions} partitions");
     Ok(())
@@ -124,7 +125,9 @@ pub async fn list_topics(url: &str) -> anyhow::Result<()> {
     let endpoint = format!("{}/eddy/v1/streams", url.trim_end_matches('/'));
     let body: Value = reqwest::get(&endpoint)
         .await
-        .with_context(|| format!("cannot reach Eddy at {endpoint} (is `eddy standalone` running?)"))?
+        .with_context(|| {
+            format!("cannot reach Eddy at {endpoint} (is `eddy standalone` running?)")
+        })?
         .json()
         .await
         .context("the topic list is not JSON")?;

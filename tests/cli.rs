@@ -113,7 +113,15 @@ fn topics_and_produce_write_into_the_embedded_stream() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
-    let (ok, _, err) = eddy(&["topics", "create", "clicks", "--partitions", "2", "--url", &url]);
+    let (ok, _, err) = eddy(&[
+        "topics",
+        "create",
+        "clicks",
+        "--partitions",
+        "2",
+        "--url",
+        &url,
+    ]);
     assert!(ok, "{err}");
     let (ok, _, err) = eddy(&["topics", "create", "clicks", "--url", &url]);
     assert!(!ok && err.contains("already exists"), "{err}");
@@ -131,7 +139,10 @@ fn topics_and_produce_write_into_the_embedded_stream() {
         "--url",
         &url,
     ]);
-    assert!(ok && err.contains("2500 records written to clicks"), "{err}");
+    assert!(
+        ok && err.contains("2500 records written to clicks"),
+        "{err}"
+    );
     let (ok, out, err) = eddy(&["topics", "list", "--url", &url]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "clicks\t2 partitions\t2500 records");

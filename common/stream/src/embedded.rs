@@ -154,6 +154,7 @@ fn decode(frame: &[u8], partition: u32, offset: u64) -> StreamRecord {
         timestamp,
         key,
         value: frame[value_at..].to_vec(),
+        headers: Vec::new(),
     }
 }
 

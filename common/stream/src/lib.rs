@@ -6,6 +6,8 @@
 pub mod conformance;
 pub mod embedded;
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +16,8 @@ use async_trait::async_trait;
 
 pub use embedded::EmbeddedLog;
 pub use error::StreamError;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaStream;
 
 /// A record to append. Without a key, records are spread over partitions in turn.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -32,6 +36,8 @@ pub struct StreamRecord {
     pub timestamp: i64,
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
+    /// Kafka record headers (the embedded log keeps none).
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 /// Per partition, the first offset still stored and the offset the next record will get.

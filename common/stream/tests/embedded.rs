@@ -22,7 +22,7 @@ fn rec(value: &str) -> ProduceRecord {
 async fn conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(dir.path()).unwrap();
-    conformance::run_all(&log, "t").await;
+    conformance::run_all(&log, &conformance::ViaSink(&log), "t").await;
 }
 
 #[tokio::test]
