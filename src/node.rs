@@ -147,6 +147,7 @@ pub async fn start_standalone(
         work_dir: config.work_dir().join("realtime"),
         max_bytes_in_memory: config.stream.max_bytes_in_memory,
         shutdown: shutdown.child(),
+        kafka: Default::default(),
     }))
     .await;
     let stop_supervisors = {

@@ -9,8 +9,9 @@ pub mod node;
 mod supervisor;
 mod task;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use eddy_meta::MetadataStore;
 use eddy_rpc::Availability;
@@ -38,20 +39,43 @@ pub struct StreamContext {
     /// `maxBytesInMemory` when a spec leaves it 0.
     pub max_bytes_in_memory: usize,
     pub shutdown: Shutdown,
+    /// Kafka clients by their properties.
+    pub kafka: Mutex<HashMap<String, Arc<dyn StreamSource>>>,
 }
 
 impl StreamContext {
-    /// The stream a spec reads: the embedded log, unless it names Kafka brokers.
+    /// The stream a spec reads: the embedded log, or Kafka when it names brokers (one client
+    /// per distinct set of consumer properties, kept).
     pub fn source(&self, spec: &SupervisorSpec) -> Result<Arc<dyn StreamSource>, String> {
-        match &spec.settings.bootstrap_servers {
-            None => Ok(Arc::new(self.embedded.clone())),
-            Some(servers) => Err(kafka_unavailable(servers)),
+        if spec.settings.bootstrap_servers.is_none() {
+            return Ok(Arc::new(self.embedded.clone()));
         }
+        let props = kafka_properties(spec);
+        let key = format!("{props:?}");
+        let mut clients = self.kafka.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = clients.get(&key) {
+            return Ok(k.clone());
+        }
+        let client: Arc<dyn StreamSource> = Arc::new(
+            eddy_stream::KafkaStream::new(props).map_err(|e| format!("spec.ioConfig.{e}"))?,
+        );
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 }
 
-pub(crate) fn kafka_unavailable(servers: &str) -> String {
-    format!(
-        "spec.ioConfig.consumerProperties.bootstrap.servers: this build reads only the embedded stream; Kafka at {servers:?} is not supported yet (leave bootstrap.servers out or set it to \"embedded\")"
-    )
+/// `consumerProperties` as librdkafka settings (values as text).
+fn kafka_properties(spec: &SupervisorSpec) -> BTreeMap<String, String> {
+    spec.io_config
+        .consumer_properties
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
 }

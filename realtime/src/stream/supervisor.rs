@@ -218,9 +218,7 @@ impl Supervisors {
         skip_restart_if_unmodified: bool,
     ) -> Result<String, SupervisorError> {
         let spec = SupervisorSpec::from_json_bytes(body).map_err(SupervisorError::Invalid)?;
-        if let Some(servers) = &spec.settings.bootstrap_servers {
-            return Err(SupervisorError::Invalid(super::kafka_unavailable(servers)));
-        }
+        self.ctx.source(&spec).map_err(SupervisorError::Invalid)?;
         eddy_ingest::format::validate(&spec.io_config.input_format)
             .map_err(|e| SupervisorError::Invalid(e.to_string()))?;
         eddy_ingest::RowPipeline::new(&spec.data_schema, None)
