@@ -53,8 +53,9 @@ enum Command {
         #[arg(long)]
         no_wait: bool,
     },
-    /// Write newline-delimited records (JSON or CSV lines) into a topic of the embedded
-    /// stream; each chunk is acknowledged once durable. The topic is created if missing.
+    /// Write newline-delimited records (JSON or CSV lines), or the records of an Avro container
+    /// file (*.avro, each as a bare datum), into a topic of the embedded stream; each chunk is
+    /// acknowledged once durable. The topic is created if missing.
     Produce {
         topic: String,
         /// Input file, or - for stdin.

@@ -42,6 +42,9 @@ pub async fn produce(
     key: Option<&str>,
     partitions: Option<u32>,
 ) -> anyhow::Result<()> {
+    if input.extension().is_some_and(|e| e == "avro") {
+        return produce_avro(topic, input, url).await;
+    }
     let reader: Box<dyn Read> = if input.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {
@@ -96,6 +99,29 @@ pub async fn produce(
     }
     bar.finish_and_clear();
     eprintln!("{sent} records written to {topic}");
+    Ok(())
+}
+
+/// Sends an Avro container file; each record becomes one message (a bare datum of the file's
+/// schema).
+async fn produce_avro(topic: &str, input: &Path, url: &str) -> anyhow::Result<()> {
+    let body = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let endpoint = format!("{}/eddy/v1/streams/{topic}", url.trim_end_matches('/'));
+    let resp = reqwest::Client::new()
+        .post(&endpoint)
+        .header("Content-Type", "application/avro")
+        .body(body)
+        .send()
+        .await
+        .with_context(|| {
+            format!("cannot reach Eddy at {endpoint} (is `eddy standalone` running?)")
+        })?;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("the records were refused ({status}): {}", error_text(&body));
+    }
+    eprintln!("{} records written to {topic}", body["records"]);
     Ok(())
 }
 

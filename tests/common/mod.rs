@@ -53,6 +53,11 @@ impl TestNode {
         }
     }
 
+    /// The node's embedded stream.
+    pub fn streams(&self) -> eddy_stream::EmbeddedLog {
+        self.node.as_ref().expect("running").streams.clone()
+    }
+
     pub async fn stop(mut self) {
         if let Some(n) = self.node.take() {
             n.stop().await.expect("clean stop");

@@ -2,9 +2,9 @@
 //! buffers where the format allows (CSV records, Arrow batches, Avro records), so reading does
 //! not allocate per field.
 
-mod avro;
+pub(crate) mod avro;
 mod delimited;
-mod json;
+pub(crate) mod json;
 mod parquet;
 
 use std::io::Read;
@@ -73,6 +73,11 @@ pub fn validate(format: &InputFormat) -> Result<(), IngestError> {
                     "spec.ioConfig.inputFormat: give \"columns\" or set \"findColumnsFromHeader\": true".into(),
                 ));
             }
+        }
+        InputFormat::AvroStream { .. } | InputFormat::Kafka { .. } => {
+            return Err(IngestError::Spec(
+                "spec.ioConfig.inputFormat.type: this format reads stream messages; batch ingestion takes json, csv, tsv, parquet or avro_ocf".into(),
+            ));
         }
     }
     Ok(())
@@ -156,5 +161,8 @@ pub fn read(
             };
             delimited::read(entity, counting, &opts, sink)
         }
+        InputFormat::AvroStream { .. } | InputFormat::Kafka { .. } => Err(IngestError::Spec(
+            "spec.ioConfig.inputFormat.type: this format reads stream messages, not files".into(),
+        )),
     }
 }

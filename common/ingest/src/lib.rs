@@ -5,6 +5,7 @@
 pub mod error;
 pub mod flatten;
 pub mod format;
+pub mod message;
 pub mod pipeline;
 pub mod source;
 pub mod stats;

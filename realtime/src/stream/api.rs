@@ -312,13 +312,16 @@ async fn create_topic(
     ))
 }
 
-/// Appends one record per non-empty line (or per element when the body is a JSON array) and
-/// answers once they are durable. `?key=field` keys each JSON record by that field's value;
+/// Appends one record per non-empty line (or per element when the body is a JSON array, or per
+/// record of an Avro container file sent as `application/avro`, each written as a bare datum of
+/// the file's schema, as `avro_stream` with `schema_inline` reads it) and answers once they are
+/// durable. `?key=field` keys each JSON record by that field's value;
 /// `?partitions=N` sets the partition count when this creates the topic.
 async fn produce(
     State(api): State<StreamApi>,
     Path(name): Path<String>,
     Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let partitions = match q.get("partitions") {
@@ -328,7 +331,16 @@ async fn produce(
         None => api.default_partitions,
     };
     let key_field = q.get("key").map(String::as_str);
-    let records = split_records(&body, key_field)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let records = if content_type.contains("avro") {
+        avro_records(&body)?
+    } else {
+        split_records(&body, key_field)?
+    };
     api.log.ensure_topic(&name, partitions).await?;
     let acks = api.log.produce(&name, records).await?;
     let mut ranges: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
@@ -384,4 +396,24 @@ fn split_records(body: &[u8], key_field: Option<&str>) -> Result<Vec<ProduceReco
             timestamp: None,
         })
         .collect())
+}
+
+/// The records of an Avro object container file, each re-encoded as a bare datum.
+fn avro_records(body: &[u8]) -> Result<Vec<ProduceRecord>, ApiError> {
+    let reader = apache_avro::Reader::new(body)
+        .map_err(|e| ApiError::invalid(format!("the body is not an Avro container file: {e}")))?;
+    let schema = reader.writer_schema().clone();
+    let mut out = Vec::new();
+    for (i, value) in reader.enumerate() {
+        let value = value.map_err(|e| ApiError::invalid(format!("Avro record {i}: {e}")))?;
+        #[allow(deprecated)]
+        let datum = apache_avro::to_avro_datum(&schema, value)
+            .map_err(|e| ApiError::invalid(format!("Avro record {i}: {e}")))?;
+        out.push(ProduceRecord {
+            key: None,
+            value: datum,
+            timestamp: None,
+        });
+    }
+    Ok(out)
 }

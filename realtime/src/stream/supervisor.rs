@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use eddy_meta::{Command, MetaError, SpecVersion, SupervisorRecord, SupervisorState};
+use eddy_types::spec::ingest::InputFormat;
 use eddy_types::spec::supervisor::SupervisorSpec;
 use eddy_types::time::format_iso;
 use eddy_types::{ErrorCode, HasErrorCode};
@@ -219,8 +220,15 @@ impl Supervisors {
     ) -> Result<String, SupervisorError> {
         let spec = SupervisorSpec::from_json_bytes(body).map_err(SupervisorError::Invalid)?;
         self.ctx.source(&spec).map_err(SupervisorError::Invalid)?;
-        eddy_ingest::format::validate(&spec.io_config.input_format)
+        eddy_ingest::message::MessageDecoder::new(&spec.io_config.input_format)
             .map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+        if !matches!(
+            spec.io_config.input_format,
+            InputFormat::AvroStream { .. } | InputFormat::Kafka { .. }
+        ) {
+            eddy_ingest::format::validate(&spec.io_config.input_format)
+                .map_err(|e| SupervisorError::Invalid(e.to_string()))?;
+        }
         eddy_ingest::RowPipeline::new(&spec.data_schema, None)
             .map_err(|e| SupervisorError::Invalid(e.to_string()))?;
         let id = spec.datasource().as_str().to_string();

@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::watch;
 
-use eddy_ingest::flatten::Flattener;
 use eddy_ingest::format::{self, Record};
+use eddy_ingest::message::{Message, MessageDecoder};
 use eddy_ingest::source::Entity;
 use eddy_ingest::stats::{Keep, ParseErrors};
 use eddy_ingest::{Processed, RowPipeline, RowStats};
@@ -21,7 +21,6 @@ use eddy_meta::{Command, MetaError, SegmentRecord};
 use eddy_segment::IndexSpec;
 use eddy_segment::input::InputRow;
 use eddy_stream::{StreamError, StreamRecord, StreamSource};
-use eddy_types::spec::ingest::InputFormat;
 use eddy_types::spec::supervisor::SupervisorSpec;
 
 use super::StreamContext;
@@ -142,7 +141,7 @@ struct Indexer<'a> {
     spec: &'a SupervisorSpec,
     state: &'a GroupState,
     pipeline: &'a RowPipeline,
-    flattener: Option<&'a Flattener>,
+    decoder: Option<&'a MessageDecoder>,
     appender: &'a mut Appender,
     /// Rows before this time are late, after that one early (thrown away).
     window: (i64, i64),
@@ -197,30 +196,36 @@ impl Indexer<'_> {
     fn batch(&mut self, records: &[StreamRecord]) -> Result<(), String> {
         let bytes: u64 = records.iter().map(|r| r.value.len() as u64).sum();
         lock(&self.state.stats).processed_bytes += bytes;
-        match &self.spec.io_config.input_format {
-            InputFormat::Json { .. } => {
-                for r in records {
-                    match serde_json::from_slice::<Value>(&r.value) {
-                        Ok(Value::Object(map)) => match self.flattener {
-                            Some(f) => {
-                                let flat: Map<String, Value> = f.apply(&map);
-                                self.row(&flat)?;
-                            }
-                            None => self.row(&map)?,
-                        },
-                        Ok(other) => self.unparseable(
-                            &String::from_utf8_lossy(&r.value),
-                            &format!("expected a JSON object, got {}", json_kind(&other)),
-                        ),
-                        Err(e) => self.unparseable(
-                            &String::from_utf8_lossy(&r.value),
-                            &format!("invalid JSON: {e}"),
-                        ),
+        let (decoder, spec) = (self.decoder, self.spec);
+        let mut failure: Option<String> = None;
+        let mut sink = |rec: Record<'_>| -> Result<(), eddy_ingest::IngestError> {
+            match rec {
+                Record::Bad { raw, reason } => self.unparseable(&raw, &reason),
+                Record::Row(row) => {
+                    if let Err(e) = self.row(row) {
+                        failure = Some(e);
                     }
                 }
             }
-            delimited => {
-                // One line per record; a whole batch parses in one pass.
+            Ok(())
+        };
+        match decoder {
+            Some(decoder) => {
+                let mut batch = decoder.batch();
+                let topic = &spec.settings.topic;
+                for r in records {
+                    let msg = Message {
+                        value: &r.value,
+                        key: r.key.as_deref(),
+                        timestamp: r.timestamp,
+                        topic,
+                        headers: &r.headers,
+                    };
+                    batch.decode(&msg, &mut sink).map_err(|e| e.to_string())?;
+                }
+            }
+            None => {
+                // Delimited lines: one record per line, a whole batch parsed in one pass.
                 let mut text = String::with_capacity(bytes as usize + records.len());
                 for r in records {
                     text.push_str(String::from_utf8_lossy(&r.value).trim_end_matches('\n'));
@@ -228,37 +233,54 @@ impl Indexer<'_> {
                 }
                 let entity = Entity::Inline(text.into());
                 let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-                let mut failure: Option<String> = None;
-                let mut sink = |rec: Record<'_>| -> Result<(), eddy_ingest::IngestError> {
-                    match rec {
-                        Record::Bad { raw, reason } => self.unparseable(&raw, &reason),
-                        Record::Row(row) => {
-                            if let Err(e) = self.row(row) {
-                                failure = Some(e);
-                            }
-                        }
-                    }
-                    Ok(())
-                };
-                format::read(&entity, delimited, &counter, &mut sink).map_err(|e| e.to_string())?;
-                if let Some(e) = failure {
-                    return Err(e);
-                }
+                format::read(&entity, &spec.io_config.input_format, &counter, &mut sink)
+                    .map_err(|e| e.to_string())?;
             }
         }
-        Ok(())
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// Fetches the schemas `records` need from the schema registry. A schema the registry does not
+/// have leaves its records unparseable; a registry that cannot be reached fails the task (it
+/// starts again from the committed offsets), so no record is dropped for an outage.
+async fn fetch_schemas(
+    decoder: &mut MessageDecoder,
+    records: &[StreamRecord],
+) -> Result<(), String> {
+    let Some(url) = decoder.registry_url().map(str::to_string) else {
+        return Ok(());
+    };
+    for id in decoder.missing_schemas(records.iter().map(|r| r.value.as_slice())) {
+        let endpoint = format!("{url}/schemas/ids/{id}");
+        let resp = reqwest::Client::new()
+            .get(&endpoint)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the schema registry at {endpoint}: {e}"))?;
+        if resp.status() == reqwest::StatusCode::NOT_FOUND {
+            continue;
+        }
+        if !resp.status().is_success() {
+            return Err(format!(
+                "the schema registry answered {} for {endpoint}",
+                resp.status()
+            ));
+        }
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("the schema registry's answer for {endpoint} is not JSON: {e}"))?;
+        let text = body.get("schema").and_then(Value::as_str).ok_or_else(|| {
+            format!("the schema registry's answer for {endpoint} has no \"schema\"")
+        })?;
+        decoder.add_schema(id, text)?;
     }
+    Ok(())
 }
 
 /// Why a generation ended.
@@ -355,13 +377,8 @@ async fn generation(
     *lock(&state.current_offsets) = start.clone();
     let schema = &spec.data_schema;
     let pipeline = RowPipeline::new(schema, None).map_err(|e| e.to_string())?;
-    let flattener = match &spec.io_config.input_format {
-        InputFormat::Json { flatten_spec, .. } => {
-            Flattener::new(flatten_spec.as_ref(), "spec.ioConfig.inputFormat")
-                .map_err(|e| e.to_string())?
-        }
-        _ => None,
-    };
+    let mut decoder =
+        MessageDecoder::new(&spec.io_config.input_format).map_err(|e| e.to_string())?;
     let mut appender = Appender::new(
         schema.data_source.clone(),
         IndexSpec::from_data_schema(schema),
@@ -412,6 +429,9 @@ async fn generation(
             _ = stop.changed() => continue,
         };
         if !records.is_empty() {
+            if let Some(d) = decoder.as_mut() {
+                fetch_schemas(d, &records).await?;
+            }
             let before = state.row_stats();
             blocking(|| {
                 Indexer {
@@ -419,7 +439,7 @@ async fn generation(
                     spec,
                     state,
                     pipeline: &pipeline,
-                    flattener: flattener.as_ref(),
+                    decoder: decoder.as_ref(),
                     appender: &mut appender,
                     window,
                 }

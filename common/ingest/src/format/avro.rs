@@ -14,9 +14,9 @@ use crate::error::IngestError;
 use crate::flatten::Flattener;
 use crate::source::Entity;
 
-struct AvroRow<'a> {
-    fields: &'a [(String, Avro)],
-    binary_as_string: bool,
+pub(crate) struct AvroRow<'a> {
+    pub(crate) fields: &'a [(String, Avro)],
+    pub(crate) binary_as_string: bool,
 }
 
 fn convert(v: &Avro, binary_as_string: bool) -> InputValue<'_> {
@@ -49,7 +49,7 @@ fn convert(v: &Avro, binary_as_string: bool) -> InputValue<'_> {
     }
 }
 
-fn to_json(v: &Avro, binary_as_string: bool) -> Value {
+pub(crate) fn to_json(v: &Avro, binary_as_string: bool) -> Value {
     match v {
         Avro::Record(fields) => Value::Object(
             fields

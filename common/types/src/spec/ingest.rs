@@ -318,6 +318,51 @@ pub enum InputFormat {
         #[serde(default)]
         schema: Option<Value>,
     },
+    /// One Avro datum per stream message (streams only).
+    AvroStream {
+        #[serde(default)]
+        flatten_spec: Option<FlattenSpec>,
+        #[serde(default, deserialize_with = "bool_lenient")]
+        binary_as_string: bool,
+        avro_bytes_decoder: AvroBytesDecoder,
+    },
+    /// Kafka's record wrapper (streams only): the value parsed with `valueFormat`, plus the
+    /// key, timestamp, topic and headers as columns.
+    Kafka {
+        value_format: Box<InputFormat>,
+        #[serde(default)]
+        key_format: Option<Box<InputFormat>>,
+        #[serde(default)]
+        header_format: Option<Value>,
+        #[serde(default)]
+        key_column_name: Option<String>,
+        #[serde(default)]
+        timestamp_column_name: Option<String>,
+        #[serde(default)]
+        topic_column_name: Option<String>,
+        #[serde(default)]
+        header_column_prefix: Option<String>,
+    },
+}
+
+/// How `avro_stream` finds the writer schema of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+pub enum AvroBytesDecoder {
+    /// Every message is a bare datum of this schema.
+    SchemaInline { schema: Value },
+    /// Confluent framing (magic byte 0, 4-byte schema id, datum); schemas come from the
+    /// registry at `url` (or the first of `urls`).
+    SchemaRegistry {
+        #[serde(default)]
+        url: Option<String>,
+        #[serde(default)]
+        urls: Option<Vec<String>>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -199,16 +199,17 @@ impl SupervisorSpec {
             }
         }
         let format_path = path("ioConfig.inputFormat");
+        const FORMATS: &str = "\"json\", \"avro_stream\", \"kafka\", \"csv\" or \"tsv\"";
         match io_v.get("inputFormat").and_then(type_of) {
-            Some("json" | "csv" | "tsv") => {}
-            Some(t @ ("avro_stream" | "kafka" | "protobuf")) => {
+            Some("json" | "csv" | "tsv" | "avro_stream" | "kafka") => {}
+            Some(t @ "protobuf") => {
                 return Err(format!(
-                    "{format_path}.type: {t:?} is not supported yet; use \"json\", \"csv\" or \"tsv\""
+                    "{format_path}.type: {t:?} is not supported yet; use {FORMATS}"
                 ));
             }
             Some(t) => {
                 return Err(format!(
-                    "{format_path}.type: {t:?} is not a stream input format; use \"json\", \"csv\" or \"tsv\""
+                    "{format_path}.type: {t:?} is not a stream input format; use {FORMATS}"
                 ));
             }
             None => {

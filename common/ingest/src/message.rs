@@ -1,0 +1,348 @@
+//! Stream messages to rows: one message is one record (`json`, `avro_stream`), or is wrapped by
+//! Kafka's `kafka` format, which adds the message's key, timestamp, topic and headers as
+//! columns. Delimited formats (`csv`, `tsv`) go through [`crate::format`] a batch at a time.
+//!
+//! `avro_stream` with `schema_registry` reads Confluent's framing (magic byte 0, a 4-byte
+//! big-endian schema id, then the datum). Schemas are fetched by the caller (it is async I/O)
+//! for the ids [`MessageDecoder::missing_schemas`] names, and handed over with
+//! [`MessageDecoder::add_schema`].
+
+use std::collections::HashMap;
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value as Avro;
+use serde_json::{Map, Value};
+
+use eddy_types::spec::ingest::{AvroBytesDecoder, InputFormat};
+
+use crate::error::IngestError;
+use crate::flatten::Flattener;
+use crate::format::Record;
+use crate::format::avro::{AvroRow, to_json};
+use crate::format::json::kind;
+
+/// A message as the decoder sees it.
+pub struct Message<'a> {
+    pub value: &'a [u8],
+    pub key: Option<&'a [u8]>,
+    pub timestamp: i64,
+    pub topic: &'a str,
+    pub headers: &'a [(String, Option<Vec<u8>>)],
+}
+
+enum AvroSource {
+    Inline(Box<Schema>),
+    Registry {
+        url: String,
+        schemas: HashMap<u32, Schema>,
+    },
+}
+
+enum Body {
+    Json,
+    Avro {
+        source: AvroSource,
+        binary_as_string: bool,
+    },
+}
+
+/// Column names of the `kafka` wrapper.
+struct Wrapper {
+    key: String,
+    timestamp: String,
+    topic: String,
+    header_prefix: String,
+}
+
+pub struct MessageDecoder {
+    body: Body,
+    flattener: Option<Flattener>,
+    wrapper: Option<Wrapper>,
+}
+
+const PATH: &str = "spec.ioConfig.inputFormat";
+
+fn body_of(format: &InputFormat, path: &str) -> Result<(Body, Option<Flattener>), IngestError> {
+    match format {
+        InputFormat::Json { flatten_spec, .. } => {
+            Ok((Body::Json, Flattener::new(flatten_spec.as_ref(), path)?))
+        }
+        InputFormat::AvroStream {
+            flatten_spec,
+            binary_as_string,
+            avro_bytes_decoder,
+        } => {
+            let source = match avro_bytes_decoder {
+                AvroBytesDecoder::SchemaInline { schema } => {
+                    let parsed = Schema::parse(schema).map_err(|e| {
+                        IngestError::Spec(format!(
+                            "{path}.avroBytesDecoder.schema: not a valid Avro schema: {e}"
+                        ))
+                    })?;
+                    AvroSource::Inline(Box::new(parsed))
+                }
+                AvroBytesDecoder::SchemaRegistry { url, urls } => {
+                    let url = url
+                        .clone()
+                        .or_else(|| urls.as_ref().and_then(|u| u.first().cloned()))
+                        .ok_or_else(|| {
+                            IngestError::Spec(format!(
+                                "{path}.avroBytesDecoder.url: the schema registry's URL is required"
+                            ))
+                        })?;
+                    AvroSource::Registry {
+                        url: url.trim_end_matches('/').to_string(),
+                        schemas: HashMap::new(),
+                    }
+                }
+            };
+            Ok((
+                Body::Avro {
+                    source,
+                    binary_as_string: *binary_as_string,
+                },
+                Flattener::new(flatten_spec.as_ref(), path)?,
+            ))
+        }
+        InputFormat::Kafka { .. } => Err(IngestError::Spec(format!(
+            "{path}: a kafka format cannot wrap another kafka format"
+        ))),
+        _ => Err(IngestError::Spec(format!(
+            "{path}.type: messages are read as json or avro_stream here (csv and tsv are read a batch at a time)"
+        ))),
+    }
+}
+
+impl MessageDecoder {
+    /// A decoder for `format`; `None` for the delimited formats, which are read per batch.
+    pub fn new(format: &InputFormat) -> Result<Option<MessageDecoder>, IngestError> {
+        match format {
+            InputFormat::Csv { .. } | InputFormat::Tsv { .. } => Ok(None),
+            InputFormat::Kafka {
+                value_format,
+                key_column_name,
+                timestamp_column_name,
+                topic_column_name,
+                header_column_prefix,
+                ..
+            } => {
+                let (body, flattener) = body_of(value_format, &format!("{PATH}.valueFormat"))?;
+                Ok(Some(MessageDecoder {
+                    body,
+                    flattener,
+                    wrapper: Some(Wrapper {
+                        key: key_column_name
+                            .clone()
+                            .unwrap_or_else(|| "kafka.key".into()),
+                        timestamp: timestamp_column_name
+                            .clone()
+                            .unwrap_or_else(|| "kafka.timestamp".into()),
+                        topic: topic_column_name
+                            .clone()
+                            .unwrap_or_else(|| "kafka.topic".into()),
+                        header_prefix: header_column_prefix
+                            .clone()
+                            .unwrap_or_else(|| "kafka.header.".into()),
+                    }),
+                }))
+            }
+            other => {
+                let (body, flattener) = body_of(other, PATH)?;
+                Ok(Some(MessageDecoder {
+                    body,
+                    flattener,
+                    wrapper: None,
+                }))
+            }
+        }
+    }
+
+    /// The schema registry to fetch from, when schemas come from one.
+    pub fn registry_url(&self) -> Option<&str> {
+        match &self.body {
+            Body::Avro {
+                source: AvroSource::Registry { url, .. },
+                ..
+            } => Some(url),
+            _ => None,
+        }
+    }
+
+    /// Schema ids these messages name that are not known yet.
+    pub fn missing_schemas<'a>(&self, values: impl Iterator<Item = &'a [u8]>) -> Vec<u32> {
+        let Body::Avro {
+            source: AvroSource::Registry { schemas, .. },
+            ..
+        } = &self.body
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<u32> = values
+            .filter_map(confluent_id)
+            .filter(|id| !schemas.contains_key(id))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Adds a schema fetched from the registry (its JSON text).
+    pub fn add_schema(&mut self, id: u32, text: &str) -> Result<(), String> {
+        if let Body::Avro {
+            source: AvroSource::Registry { schemas, .. },
+            ..
+        } = &mut self.body
+        {
+            let schema = Schema::parse_str(text)
+                .map_err(|e| format!("schema {id} from the registry is not valid Avro: {e}"))?;
+            schemas.insert(id, schema);
+        }
+        Ok(())
+    }
+
+    /// A decoder for one batch of messages (it keeps the Avro readers it builds).
+    pub fn batch(&self) -> BatchDecoder<'_> {
+        BatchDecoder {
+            decoder: self,
+            readers: HashMap::new(),
+        }
+    }
+
+    fn emit_map(
+        &self,
+        map: Map<String, Value>,
+        msg: &Message<'_>,
+        sink: &mut dyn FnMut(Record<'_>) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        let mut map = match &self.flattener {
+            Some(f) => f.apply(&map),
+            None => map,
+        };
+        if let Some(w) = &self.wrapper {
+            map.insert(w.timestamp.clone(), Value::from(msg.timestamp));
+            map.insert(w.topic.clone(), Value::String(msg.topic.to_string()));
+            if let Some(k) = msg.key {
+                map.insert(
+                    w.key.clone(),
+                    Value::String(String::from_utf8_lossy(k).into_owned()),
+                );
+            }
+            for (name, value) in msg.headers {
+                let v = value.as_ref().map_or(Value::Null, |b| {
+                    Value::String(String::from_utf8_lossy(b).into_owned())
+                });
+                map.insert(format!("{}{name}", w.header_prefix), v);
+            }
+        }
+        sink(Record::Row(&map))
+    }
+}
+
+/// Decodes the messages of one batch; Avro readers (schema resolution) are built once per
+/// schema per batch.
+pub struct BatchDecoder<'d> {
+    decoder: &'d MessageDecoder,
+    readers: HashMap<u32, GenericDatumReader<'d>>,
+}
+
+/// Reader key of the inline schema.
+const INLINE: u32 = u32::MAX;
+
+impl BatchDecoder<'_> {
+    /// Decodes one message into `sink` (a row, or the reason it is unparseable).
+    pub fn decode(
+        &mut self,
+        msg: &Message<'_>,
+        sink: &mut dyn FnMut(Record<'_>) -> Result<(), IngestError>,
+    ) -> Result<(), IngestError> {
+        let d = self.decoder;
+        let bad = |reason: String| Record::Bad {
+            raw: raw_text(msg.value),
+            reason,
+        };
+        match &d.body {
+            Body::Json => match serde_json::from_slice::<Value>(msg.value) {
+                Ok(Value::Object(map)) => d.emit_map(map, msg, sink),
+                Ok(other) => sink(bad(format!("expected a JSON object, got {}", kind(&other)))),
+                Err(e) => sink(bad(format!("invalid JSON: {e}"))),
+            },
+            Body::Avro {
+                source,
+                binary_as_string,
+            } => {
+                let (key, schema, mut datum): (u32, &Schema, &[u8]) = match source {
+                    AvroSource::Inline(s) => (INLINE, s, msg.value),
+                    AvroSource::Registry { schemas, .. } => {
+                        let Some(id) = confluent_id(msg.value) else {
+                            return sink(bad(
+                                "not in Confluent's framing (magic byte 0 and a 4-byte schema id)"
+                                    .into(),
+                            ));
+                        };
+                        match schemas.get(&id) {
+                            Some(s) => (id, s, &msg.value[5..]),
+                            None => {
+                                return sink(bad(format!(
+                                    "schema {id} is not in the schema registry"
+                                )));
+                            }
+                        }
+                    }
+                };
+                let reader = match self.readers.entry(key) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        match GenericDatumReader::builder(schema).build() {
+                            Ok(r) => e.insert(r),
+                            Err(err) => {
+                                return sink(bad(format!(
+                                    "the Avro schema does not resolve: {err}"
+                                )));
+                            }
+                        }
+                    }
+                };
+                let value = match reader.read_value(&mut datum) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return sink(bad(format!(
+                            "Avro datum does not decode with the schema: {e}"
+                        )));
+                    }
+                };
+                let Avro::Record(fields) = &value else {
+                    return sink(bad("the Avro datum is not a record".into()));
+                };
+                if d.flattener.is_none() && d.wrapper.is_none() {
+                    return sink(Record::Row(&AvroRow {
+                        fields,
+                        binary_as_string: *binary_as_string,
+                    }));
+                }
+                match to_json(&value, *binary_as_string) {
+                    Value::Object(map) => d.emit_map(map, msg, sink),
+                    _ => sink(bad("the Avro datum is not a record".into())),
+                }
+            }
+        }
+    }
+}
+
+/// The schema id of a message in Confluent's framing.
+fn confluent_id(value: &[u8]) -> Option<u32> {
+    (value.len() >= 5 && value[0] == 0)
+        .then(|| u32::from_be_bytes([value[1], value[2], value[3], value[4]]))
+}
+
+/// A message as text for parse-error reports (binary bytes escaped).
+fn raw_text(value: &[u8]) -> String {
+    let cut = &value[..value.len().min(1024)];
+    match std::str::from_utf8(cut) {
+        Ok(s) => s.to_string(),
+        Err(_) => cut.iter().map(|b| format!("\\x{b:02x}")).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
