@@ -377,6 +377,31 @@ async fn bad_specs_are_refused_with_the_field_named() {
         p["state"] == "RUNNING"
     })
     .await;
+    // A huge record that is not JSON is counted; the events around it still arrive.
+    let huge = format!("{{\"page\": \"{}", "x".repeat(2 << 20));
+    produce(
+        &node,
+        "later",
+        &format!("{}\n{huge}\n{}", events(6, 2), events(8, 2)),
+    )
+    .await;
+    wait_totals(&node, (9, sum_range(1, 9)), Duration::from_secs(20)).await;
+    // A deleted topic shows in the status with the reason; the data read stays queryable.
+    let (status, _, _) = node
+        .request(reqwest::Method::DELETE, "/eddy/v1/streams/later", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let payload = wait_status(&node, "a deleted topic is reported", |p| {
+        p["detailedState"] == "LOST_CONTACT_WITH_STREAM"
+    })
+    .await;
+    assert!(
+        payload["recentErrors"]
+            .to_string()
+            .contains("does not exist"),
+        "{payload}"
+    );
+    assert_eq!(totals(&node).await, (9, sum_range(1, 9)));
     node.stop().await;
 }
 
@@ -430,7 +455,7 @@ async fn kafka_supervisor_reads_the_mock_cluster() {
     let records: Vec<ProduceRecord> = events(1, 200)
         .lines()
         .map(|l| ProduceRecord {
-            key: Some(l[..20].as_bytes().to_vec()),
+            key: Some(l.as_bytes()[..20].to_vec()),
             value: l.as_bytes().to_vec(),
             timestamp: None,
         })

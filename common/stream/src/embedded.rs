@@ -210,7 +210,7 @@ impl Partition {
         }
         let mut e = self.extent.write().unwrap_or_else(|p| p.into_inner());
         for (i, pos) in starts.into_iter().enumerate() {
-            if (first + i as u64) % STRIDE == 0 {
+            if (first + i as u64).is_multiple_of(STRIDE) {
                 e.sparse.push(pos);
             }
         }
@@ -341,6 +341,28 @@ impl EmbeddedLog {
         Ok(())
     }
 
+    /// Deletes a topic and its records. Readers already open keep what they have read; the
+    /// topic's name is free for a new topic at once.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), StreamError> {
+        check_topic_name(name)?;
+        let this = self.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut topics = lock(&this.topics);
+            let dir = this.root.join(&name);
+            if !dir.join("partitions").exists() {
+                return Err(StreamError::UnknownTopic(name));
+            }
+            topics.remove(&name);
+            std::fs::remove_dir_all(&dir).map_err(|e| StreamError::io(&dir, e))?;
+            sync_dir(&this.root)?;
+            tracing::info!(topic = %name, "deleted embedded topic");
+            Ok(())
+        })
+        .await
+        .map_err(|e| StreamError::Unavailable(format!("the stream thread stopped: {e}")))?
+    }
+
     /// Creates `name` unless it exists (with any partition count).
     pub async fn ensure_topic(&self, name: &str, partitions: u32) -> Result<(), StreamError> {
         match self.create_topic(name, partitions).await {
@@ -464,6 +486,7 @@ impl StreamSource for EmbeddedLog {
             });
         }
         Ok(Box::new(EmbeddedReader {
+            topic: topic.to_string(),
             appended: t.appended.subscribe(),
             cursors,
             next_cursor: 0,
@@ -481,6 +504,8 @@ struct Cursor {
 }
 
 struct EmbeddedReader {
+    topic: String,
+    /// Closed when the topic is deleted.
     appended: watch::Receiver<u64>,
     cursors: Vec<Cursor>,
     next_cursor: usize,
@@ -584,7 +609,9 @@ impl StreamReader for EmbeddedReader {
             }
             match tokio::time::timeout_at(deadline, self.appended.changed()).await {
                 Ok(Ok(())) => continue,
-                Ok(Err(_)) | Err(_) => return Ok(Vec::new()),
+                // Every record was read and the topic is gone.
+                Ok(Err(_)) => return Err(StreamError::UnknownTopic(self.topic.clone())),
+                Err(_) => return Ok(Vec::new()),
             }
         }
     }

@@ -124,3 +124,31 @@ async fn bad_requests_are_named() {
         Err(StreamError::UnknownTopic(_))
     ));
 }
+
+#[tokio::test]
+async fn a_deleted_topic_ends_its_readers_after_what_they_can_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path()).unwrap();
+    log.create_topic("gone", 1).await.unwrap();
+    log.produce("gone", vec![rec("a"), rec("b")]).await.unwrap();
+    let mut reader = log.reader("gone", &BTreeMap::from([(0, 0)])).await.unwrap();
+    log.delete_topic("gone").await.unwrap();
+    let read = reader.poll(10, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(read.len(), 2);
+    let err = reader.poll(10, Duration::from_secs(5)).await.unwrap_err();
+    assert!(
+        matches!(err, StreamError::UnknownTopic(ref t) if t == "gone"),
+        "{err}"
+    );
+    assert!(matches!(
+        log.partitions("gone").await,
+        Err(StreamError::UnknownTopic(_))
+    ));
+    assert!(matches!(
+        log.delete_topic("gone").await,
+        Err(StreamError::UnknownTopic(_))
+    ));
+    // The name is free again.
+    log.create_topic("gone", 2).await.unwrap();
+    assert_eq!(log.partitions("gone").await.unwrap(), vec![0, 1]);
+}

@@ -1,5 +1,5 @@
 //! HTTP: Druid's supervisor API (`/druid/indexer/v1/supervisor...`) and Eddy's embedded stream
-//! API (`/eddy/v1/streams...`: create and list topics, produce newline-delimited records).
+//! API (`/eddy/v1/streams...`: create, list and delete topics, produce records).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -263,7 +263,10 @@ pub struct StreamApi {
 pub fn stream_router(api: StreamApi) -> Router {
     Router::new()
         .route("/eddy/v1/streams", get(topics).post(create_topic))
-        .route("/eddy/v1/streams/{topic}", get(topic).post(produce))
+        .route(
+            "/eddy/v1/streams/{topic}",
+            get(topic).post(produce).delete(delete_topic),
+        )
         .with_state(api)
 }
 
@@ -289,6 +292,14 @@ async fn topic(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(topic_json(&api.log, &name).await?))
+}
+
+async fn delete_topic(
+    State(api): State<StreamApi>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    api.log.delete_topic(&name).await?;
+    Ok(Json(json!({"topic": name, "deleted": true})))
 }
 
 #[derive(serde::Deserialize)]

@@ -288,6 +288,8 @@ enum End {
     /// Published; the next generation starts where this one ended.
     HandedOff,
     Stopped,
+    /// The topic was deleted; what was read from it is published (it can never be read again).
+    TopicGone(String),
 }
 
 /// Runs the group until told to stop; errors end it (the supervisor starts it again).
@@ -301,6 +303,11 @@ pub async fn run_group(
         match generation(&ctx, &spec, &state, &mut stop).await? {
             End::HandedOff => continue,
             End::Stopped => return Ok(()),
+            End::TopicGone(topic) => {
+                return Err(format!(
+                    "topic {topic:?} does not exist any more; the rows read from it were handed off"
+                ));
+            }
         }
     }
 }
@@ -425,15 +432,25 @@ async fn generation(
             Stop::Run => {}
         }
         let records = tokio::select! {
-            r = reader.poll(BATCH, poll) => r.map_err(|e| e.to_string())?,
+            r = reader.poll(BATCH, poll) => match r {
+                Ok(records) => records,
+                Err(eddy_stream::StreamError::UnknownTopic(topic)) => {
+                    break publish(ctx, spec, state, &mut appender, &expected, &current)
+                        .await
+                        .map(|()| End::TopicGone(topic));
+                }
+                Err(e) => break Err(e.to_string()),
+            },
             _ = stop.changed() => continue,
         };
         if !records.is_empty() {
-            if let Some(d) = decoder.as_mut() {
-                fetch_schemas(d, &records).await?;
+            if let Some(d) = decoder.as_mut()
+                && let Err(e) = fetch_schemas(d, &records).await
+            {
+                break Err(e);
             }
             let before = state.row_stats();
-            blocking(|| {
+            let indexed = blocking(|| {
                 Indexer {
                     ctx,
                     spec,
@@ -444,7 +461,10 @@ async fn generation(
                     window,
                 }
                 .batch(&records)
-            })?;
+            });
+            if let Err(e) = indexed {
+                break Err(e);
+            }
             for r in &records {
                 current.insert(r.partition, r.offset + 1);
             }
@@ -478,7 +498,9 @@ async fn generation(
             || appender.bytes_in_memory() >= max_bytes
             || last_persist.elapsed() >= Duration::from_millis(s.intermediate_persist_ms as u64)
         {
-            blocking(|| appender.persist_all())?;
+            if let Err(e) = blocking(|| appender.persist_all()) {
+                break Err(e);
+            }
             last_persist = Instant::now();
         }
         let elapsed = generation_started.elapsed().as_millis() as i64;
@@ -492,6 +514,7 @@ async fn generation(
                 .map(|()| End::HandedOff);
         }
     };
+    // Whatever was not published is dropped (and read again by the next generation).
     if result.is_err() {
         appender.abandon();
     }
