@@ -14,9 +14,8 @@ use datafusion::common::Result;
 use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::SessionState;
 
-use eddy_types::time::format_iso;
-
 use super::planner::Statement;
+use super::system::{segment_rows, server_rows, server_segment_rows, supervisor_rows, task_rows};
 use super::table::{Columns, DruidTable, type_names};
 use crate::Broker;
 
@@ -27,21 +26,21 @@ pub const SYS: &str = "sys";
 pub const LOOKUP: &str = "lookup";
 
 /// One value of a system table.
-enum Cell {
+pub(super) enum Cell {
     S(Option<String>),
     I(Option<i64>),
 }
 
-fn s(v: impl Into<String>) -> Cell {
+pub(super) fn s(v: impl Into<String>) -> Cell {
     Cell::S(Some(v.into()))
 }
 
-fn i(v: i64) -> Cell {
+pub(super) fn i(v: i64) -> Cell {
     Cell::I(Some(v))
 }
 
-const NULL_S: Cell = Cell::S(None);
-const NULL_I: Cell = Cell::I(None);
+pub(super) const NULL_S: Cell = Cell::S(None);
+pub(super) const NULL_I: Cell = Cell::I(None);
 
 /// A system table's columns: VARCHAR unless marked BIGINT.
 fn table_schema(cols: &[(&str, bool)]) -> SchemaRef {
@@ -294,7 +293,7 @@ pub fn build(
     )?;
     sys.register_table(
         "supervisors".into(),
-        mem_table(table_schema(SUPERVISORS), vec![])?,
+        mem_table(table_schema(SUPERVISORS), supervisor_rows(broker))?,
     )?;
     catalog.register_schema(SYS, Arc::new(sys))?;
 
@@ -399,119 +398,4 @@ pub fn build(
     )?;
     catalog.register_schema(INFORMATION_SCHEMA, Arc::new(info))?;
     Ok(Arc::new(catalog))
-}
-
-fn segment_rows(broker: &Broker) -> Vec<Vec<Cell>> {
-    let state = broker.meta_state();
-    let served = broker.served_segments();
-    let mut replicas: std::collections::HashMap<&eddy_types::SegmentId, i64> =
-        std::collections::HashMap::new();
-    for (_, ids) in &served {
-        for id in ids {
-            *replicas.entry(id).or_default() += 1;
-        }
-    }
-    state
-        .segments
-        .values()
-        .filter(|r| r.used)
-        .map(|r| {
-            let n = replicas.get(&r.id).copied().unwrap_or(0);
-            let dims: Vec<&str> = r.dimensions().collect();
-            let metrics: Vec<&str> = r.metrics().collect();
-            vec![
-                s(r.id.to_string()),
-                s(r.id.datasource.to_string()),
-                s(format_iso(r.id.interval.start)),
-                s(format_iso(r.id.interval.end)),
-                i(r.size as i64),
-                s(r.id.version.clone()),
-                i(i64::from(r.id.partition)),
-                i(n),
-                i(r.num_rows as i64),
-                i(1),
-                i(1),
-                i(i64::from(n > 0)),
-                i(0),
-                i(0),
-                s(format!(
-                    r#"{{"type":"numbered","partitionNum":{},"partitions":0}}"#,
-                    r.id.partition
-                )),
-                s(serde_json::to_string(&dims).unwrap_or_default()),
-                s(serde_json::to_string(&metrics).unwrap_or_default()),
-                NULL_S,
-                i(1),
-            ]
-        })
-        .collect()
-}
-
-fn server_rows(broker: &Broker) -> Vec<Vec<Cell>> {
-    broker
-        .served_segments()
-        .iter()
-        .map(|(node, ids)| {
-            vec![
-                s(node.clone()),
-                s(node.clone()),
-                NULL_I,
-                NULL_I,
-                s("historical"),
-                s("_default_tier"),
-                i(ids.len() as i64),
-                NULL_I,
-                i(0),
-                NULL_S,
-            ]
-        })
-        .collect()
-}
-
-fn server_segment_rows(broker: &Broker) -> Vec<Vec<Cell>> {
-    let mut out = Vec::new();
-    for (node, ids) in broker.served_segments() {
-        for id in ids {
-            out.push(vec![s(node.clone()), s(id.to_string())]);
-        }
-    }
-    out
-}
-
-fn task_rows(broker: &Broker) -> Vec<Vec<Cell>> {
-    let state = broker.meta_state();
-    state
-        .tasks
-        .values()
-        .map(|t| {
-            let status = format!("{:?}", t.state).to_uppercase();
-            let runner = if status == "RUNNING" {
-                "RUNNING"
-            } else {
-                "NONE"
-            };
-            vec![
-                s(t.id.to_string()),
-                s(t.id.to_string()),
-                s(t.kind.clone()),
-                s(t.datasource.to_string()),
-                s(format_iso(t.created)),
-                s(format_iso(t.created)),
-                s(status),
-                s(runner),
-                match t.duration {
-                    Some(d) => i(d),
-                    None => NULL_I,
-                },
-                NULL_S,
-                NULL_S,
-                NULL_I,
-                NULL_I,
-                match &t.error {
-                    Some(e) => s(e.clone()),
-                    None => NULL_S,
-                },
-            ]
-        })
-        .collect()
 }

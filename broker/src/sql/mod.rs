@@ -14,6 +14,7 @@ mod preaggregate;
 mod pushdown;
 mod render;
 mod rewrite;
+mod system;
 mod table;
 
 pub use flight::service as flight_service;
