@@ -17,6 +17,8 @@ pub struct Config {
     pub coordinator: CoordinatorSection,
     pub stream: StreamSection,
     pub log: LogSection,
+    /// The click collector (its own public port).
+    pub collector: eddy_collector::CollectorConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,7 +176,8 @@ pub struct ConfigError(pub String);
 
 const ENV_PREFIX: &str = "EDDY_";
 
-/// Reads `EDDY_SECTION__KEY=value` into the TOML table (`value` as TOML if it parses, else text).
+/// Reads `EDDY_SECTION__KEY=value` (deeper tables: `EDDY_SECTION__TABLE__KEY`) into the TOML
+/// table (`value` as TOML if it parses, else text).
 fn apply_env(
     table: &mut toml::Table,
     vars: impl Iterator<Item = (String, String)>,
@@ -183,27 +186,32 @@ fn apply_env(
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        let Some((section, key)) = rest.split_once("__") else {
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if path.len() < 2 {
             continue;
-        };
-        if section.is_empty() || key.is_empty() {
+        }
+        if path.iter().any(String::is_empty) {
             return Err(ConfigError(format!(
                 "{name}: expected {ENV_PREFIX}SECTION__KEY"
             )));
         }
-        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         let parsed: toml::Value = format!("v = {value}")
             .parse::<toml::Table>()
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.clone()));
-        let entry = table
-            .entry(section.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let toml::Value::Table(sec) = entry else {
-            return Err(ConfigError(format!("{name}: {section} is not a section")));
-        };
-        sec.insert(key, parsed);
+        let (key, tables) = path.split_last().unwrap_or((&path[0], &[]));
+        let mut current = &mut *table;
+        for section in tables {
+            let entry = current
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(next) = entry else {
+                return Err(ConfigError(format!("{name}: {section} is not a section")));
+            };
+            current = next;
+        }
+        current.insert(key.clone(), parsed);
     }
     Ok(())
 }
@@ -266,6 +274,7 @@ impl Config {
                 "stream.default_partitions: must be at least 1".into(),
             ));
         }
+        self.collector.validate().map_err(ConfigError)?;
         if let Some(uri) = &self.storage.deep
             && !uri.contains("://")
         {
@@ -377,6 +386,24 @@ mod tests {
         assert_eq!(c.query.threads, 5);
         assert_eq!(c.log.level, "debug");
         assert_eq!(c.coordinator.replicants, 1);
+        let c = Config::load(
+            None,
+            env(&[
+                ("EDDY_COLLECTOR__ADDR", "127.0.0.1:9290"),
+                ("EDDY_COLLECTOR__TRACKER__COOKIELESS", "true"),
+            ])
+            .into_iter(),
+        )
+        .unwrap();
+        assert_eq!(c.collector.addr, "127.0.0.1:9290");
+        assert!(c.collector.tracker.cookieless);
+        let e = Config::load(
+            None,
+            env(&[("EDDY_COLLECTOR__TRACKER__COOKIE_SAME_SITE", "None")]).into_iter(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("collector.tracker.cookie_same_site"), "{e}");
     }
 
     #[test]

@@ -42,6 +42,20 @@ enum Command {
         /// port 0 picks a free port, an empty value disables it.
         #[arg(long)]
         flight_addr: Option<String>,
+        /// Address of the click collector (collector.addr, default 127.0.0.1:8290); port 0
+        /// picks a free port, an empty value disables it.
+        #[arg(long)]
+        collector_addr: Option<String>,
+    },
+    /// Run only the click collector, producing to Kafka (collector.sink = "kafka"): the
+    /// collector nodes of a cluster.
+    Collector {
+        /// TOML configuration file (its [collector] section).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (collector.addr).
+        #[arg(long)]
+        addr: Option<String>,
     },
     /// Submit a batch ingestion spec (Druid's index_parallel task JSON) and follow it.
     Ingest {
@@ -118,6 +132,7 @@ fn run() -> anyhow::Result<()> {
                 data_dir,
                 http_addr,
                 flight_addr,
+                collector_addr,
             } => {
                 let mut cfg = Config::load(config.as_deref(), std::env::vars())
                     .map_err(anyhow::Error::msg)?;
@@ -130,6 +145,9 @@ fn run() -> anyhow::Result<()> {
                 if let Some(a) = flight_addr {
                     cfg.http.flight_addr = a;
                 }
+                if let Some(a) = collector_addr {
+                    cfg.collector.addr = a;
+                }
                 cfg.validate().map_err(anyhow::Error::msg)?;
                 eddy_runtime::telemetry::init_logging(&cfg.log.level, cfg.log.format == "json");
                 let node = eddy::node::start_standalone(cfg, None).await?;
@@ -137,6 +155,16 @@ fn run() -> anyhow::Result<()> {
                 node.join().await?;
                 tracing::info!("stopped");
                 Ok(())
+            }
+            Command::Collector { config, addr } => {
+                let mut cfg = Config::load(config.as_deref(), std::env::vars())
+                    .map_err(anyhow::Error::msg)?;
+                if let Some(a) = addr {
+                    cfg.collector.addr = a;
+                }
+                cfg.validate().map_err(anyhow::Error::msg)?;
+                eddy_runtime::telemetry::init_logging(&cfg.log.level, cfg.log.format == "json");
+                eddy::node::run_collector(cfg).await
             }
             Command::Ingest { spec, url, no_wait } => {
                 eddy::ingest_cli::run(&spec, &url, !no_wait).await

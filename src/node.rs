@@ -32,10 +32,13 @@ pub struct Node {
     pub addr: SocketAddr,
     /// Where Flight SQL listens, when enabled.
     pub flight_addr: Option<SocketAddr>,
+    /// Where the click collector listens, when enabled.
+    pub collector_addr: Option<SocketAddr>,
     pub shutdown: Shutdown,
     /// The embedded stream (also reachable over `/eddy/v1/streams`).
     pub streams: EmbeddedLog,
     server: JoinHandle<Result<(), std::io::Error>>,
+    collector: Option<JoinHandle<Result<(), std::io::Error>>>,
     supervisors: JoinHandle<()>,
     flight: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
 }
@@ -55,6 +58,11 @@ impl Node {
         self.supervisors
             .await
             .context("stopping the supervisors panicked")?;
+        if let Some(c) = self.collector {
+            c.await
+                .context("the collector task panicked")?
+                .context("the collector's HTTP server failed")?;
+        }
         if let Some(f) = self.flight {
             f.await
                 .context("the Flight SQL server task panicked")?
@@ -69,6 +77,20 @@ pub async fn start_standalone(
     config: Config,
     listener: Option<TcpListener>,
 ) -> anyhow::Result<Node> {
+    // Bound first, so a taken port fails start-up before anything else is opened.
+    let collector_listener = match config.collector.enabled() {
+        false => None,
+        true => Some(
+            TcpListener::bind(&config.collector.addr)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {} (collector.addr)",
+                        config.collector.addr
+                    )
+                })?,
+        ),
+    };
     let listener = match listener {
         Some(l) => l,
         None => {
@@ -181,7 +203,9 @@ pub async fn start_standalone(
         .merge(status::router(config.clone()))
         .merge(eddy_coordinator::router(coordinator))
         .merge(eddy_realtime::router(tasks))
-        .merge(eddy_realtime::stream::supervisor_router(supervisors))
+        .merge(eddy_realtime::stream::supervisor_router(
+            supervisors.clone(),
+        ))
         .merge(eddy_realtime::stream::stream_router(StreamApi {
             log: streams.clone(),
             default_partitions: config.stream.default_partitions,
@@ -197,8 +221,28 @@ pub async fn start_standalone(
             .with_graceful_shutdown(async move { stop.wait().await })
             .await
     });
+    let collector = match collector_listener {
+        None => None,
+        Some(l) => {
+            let handle = eddy_collector::start(
+                config.collector.clone(),
+                eddy_collector::CollectorEnv {
+                    embedded: Some(Arc::new(streams.clone())),
+                    clock: clock.clone(),
+                    shutdown: shutdown.clone(),
+                    listener: Some(l),
+                    demo: Some(crate::clicks::demo(addr)),
+                },
+            )
+            .await?;
+            crate::clicks::ensure_supervisor(&supervisors, &config.collector).await?;
+            Some(handle)
+        }
+    };
     Ok(Node {
         addr,
+        collector_addr: collector.as_ref().map(|c| c.addr),
+        collector: collector.map(|c| c.server),
         flight_addr: flight.as_ref().map(|(a, _)| *a),
         shutdown,
         streams,
@@ -227,4 +271,33 @@ async fn start_flight(
             .await
     });
     Ok((bound, handle))
+}
+
+/// Runs only the click collector (a collector node of a cluster: it writes to Kafka) until
+/// SIGINT or SIGTERM.
+pub async fn run_collector(config: Config) -> anyhow::Result<()> {
+    if !config.collector.enabled() {
+        anyhow::bail!("collector.addr is empty: there is nothing to run");
+    }
+    eddy_runtime::telemetry::register_build_info(crate::status::VERSION);
+    let shutdown = Shutdown::new();
+    shutdown.listen_for_signals();
+    let handle = eddy_collector::start(
+        config.collector.clone(),
+        eddy_collector::CollectorEnv {
+            embedded: None,
+            clock: Arc::new(SystemClock),
+            shutdown: shutdown.clone(),
+            listener: None,
+            demo: None,
+        },
+    )
+    .await?;
+    handle
+        .server
+        .await
+        .context("the collector task panicked")?
+        .context("the collector's HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(())
 }

@@ -21,6 +21,8 @@ fn bad_configuration_names_the_key() {
             "127.0.0.1:0",
             "--flight-addr",
             "",
+            "--collector-addr",
+            "",
         ])
         .env("EDDY_QUERY__THREADS", "lots")
         .output()

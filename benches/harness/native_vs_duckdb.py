@@ -132,7 +132,7 @@ def cpu_seconds(pid):
 def start_eddy(binary, data_dir, threads):
     env = dict(os.environ, NO_COLOR="1", RUST_LOG="warn,eddy=info", EDDY_QUERY__THREADS=str(threads))
     log = open(os.path.join(data_dir, "eddy.log"), "w")
-    proc = subprocess.Popen([binary, "standalone", "--data-dir", data_dir, "--http-addr", "127.0.0.1:0",
+    proc = subprocess.Popen([binary, "standalone", "--data-dir", data_dir, "--http-addr", "127.0.0.1:0", "--collector-addr", "",
                              "--flight-addr", "127.0.0.1:0"],
                             stdout=subprocess.PIPE, stderr=log, env=env, text=True)
     deadline = time.time() + 60

@@ -21,7 +21,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 def start(binary, data_dir, flight):
     log = open(os.path.join(data_dir, "eddy.log"), "w")
-    args = [binary, "standalone", "--data-dir", data_dir, "--http-addr", "127.0.0.1:0"]
+    args = [binary, "standalone", "--data-dir", data_dir, "--http-addr", "127.0.0.1:0", "--collector-addr", ""]
     if flight:
         args += ["--flight-addr", "127.0.0.1:0"]
     proc = subprocess.Popen(

@@ -17,6 +17,8 @@ use eddy::node::{Node, start_standalone};
 pub struct TestNode {
     node: Option<Node>,
     pub url: String,
+    /// The click collector's base URL, when the config enables it.
+    pub collector_url: Option<String>,
     pub data_dir: PathBuf,
     client: reqwest::Client,
 }
@@ -28,6 +30,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     c.coordinator.period_ms = 200;
     c.query.threads = 2;
     c.ingest.await_availability_ms = 30_000;
+    // Tests that want the collector turn it on (on port 0).
+    c.collector.addr.clear();
     c
 }
 
@@ -45,9 +49,11 @@ impl TestNode {
             .await
             .expect("start a standalone node");
         let url = format!("http://{}", node.addr);
+        let collector_url = node.collector_addr.map(|a| format!("http://{a}"));
         TestNode {
             node: Some(node),
             url,
+            collector_url,
             data_dir,
             client: reqwest::Client::new(),
         }

@@ -31,6 +31,8 @@ pub fn spawn_standalone_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -
         "127.0.0.1:0",
         "--flight-addr",
         "127.0.0.1:0",
+        "--collector-addr",
+        "",
         "--data-dir",
     ])
     .arg(data_dir)

@@ -54,7 +54,7 @@ class Eddy:
 
     def __init__(self, binary, data_dir, env=None):
         self.proc = subprocess.Popen(
-            [binary, "standalone", "--http-addr", "127.0.0.1:0", "--flight-addr", "",
+            [binary, "standalone", "--http-addr", "127.0.0.1:0", "--flight-addr", "", "--collector-addr", "",
              "--data-dir", data_dir],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
             env={**os.environ, "NO_COLOR": "1", "RUST_LOG": "info", **(env or {})},
