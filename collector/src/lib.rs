@@ -113,30 +113,57 @@ pub fn load_mapping(config: &CollectorConfig) -> Result<(String, Mapping), Colle
     Ok((schema, compiled))
 }
 
-fn stream_for(
+/// The stream records go to, with the collector's topics in place.
+async fn open_stream(
     config: &CollectorConfig,
     embedded: Option<Arc<dyn StreamSink>>,
 ) -> Result<Arc<dyn StreamSink>, CollectorError> {
     match config.sink {
-        SinkKind::Embedded => match embedded {
-            Some(log) => Ok(log),
-            None => Err(CollectorError::Config(
-                "collector.sink = \"embedded\" needs a node with an embedded stream; use sink = \"kafka\" here".into(),
-            )),
-        },
-        SinkKind::Kafka => kafka_stream(config),
+        SinkKind::Embedded => {
+            let Some(log) = embedded else {
+                return Err(CollectorError::Config(
+                    "collector.sink = \"embedded\" needs a node with an embedded stream; use sink = \"kafka\" here".into(),
+                ));
+            };
+            for topic in [&config.topic, &config.bad_rows_topic] {
+                match log.create_topic(topic, config.partitions).await {
+                    Ok(()) | Err(StreamError::TopicExists(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(log)
+        }
+        SinkKind::Kafka => kafka_stream(config).await,
     }
 }
 
+/// A Kafka producer; topics that do not exist are created (a cluster that refuses is warned
+/// about: it may create them on first produce).
 #[cfg(feature = "kafka")]
-fn kafka_stream(config: &CollectorConfig) -> Result<Arc<dyn StreamSink>, CollectorError> {
+async fn kafka_stream(config: &CollectorConfig) -> Result<Arc<dyn StreamSink>, CollectorError> {
+    use eddy_stream::StreamSource;
     let stream = eddy_stream::KafkaStream::new(config.kafka.clone())
         .map_err(|e| CollectorError::Config(format!("collector.kafka: {e}")))?;
+    for topic in [&config.topic, &config.bad_rows_topic] {
+        let created = match stream.partitions(topic).await {
+            Ok(_) => continue,
+            Err(StreamError::UnknownTopic(_)) => {
+                stream.create_topic(topic, config.partitions).await
+            }
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok(()) | Err(StreamError::TopicExists(_)) => {}
+            Err(e) => {
+                tracing::warn!(%topic, error = %e, "cannot check or create the topic; producing to it anyway")
+            }
+        }
+    }
     Ok(Arc::new(stream))
 }
 
 #[cfg(not(feature = "kafka"))]
-fn kafka_stream(_: &CollectorConfig) -> Result<Arc<dyn StreamSink>, CollectorError> {
+async fn kafka_stream(_: &CollectorConfig) -> Result<Arc<dyn StreamSink>, CollectorError> {
     Err(CollectorError::Config(
         "this build has no Kafka support (feature kafka)".into(),
     ))
@@ -171,23 +198,6 @@ async fn register_schema(url: &str, topic: &str, schema: &str) -> Result<u32, Co
         .ok_or_else(|| fail(format!("the answer has no id: {body}")))
 }
 
-async fn ensure_topic(
-    stream: &dyn StreamSink,
-    topic: &str,
-    partitions: u32,
-    kind: SinkKind,
-) -> Result<(), CollectorError> {
-    match stream.create_topic(topic, partitions).await {
-        Ok(()) | Err(StreamError::TopicExists(_)) => Ok(()),
-        // A Kafka cluster may refuse topic creation to this client but have the topic.
-        Err(e) if kind == SinkKind::Kafka => {
-            tracing::warn!(%topic, error = %e, "cannot create the topic; producing to it anyway");
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 impl Collector {
     /// Builds the collector from its config: everything that can be wrong with the schema,
     /// mapping, rules or database files is an error here, before anything listens.
@@ -218,15 +228,7 @@ impl Collector {
                 CollectorError::Config(format!("collector.geo.database: {e}"))
             })?)),
         };
-        let stream = stream_for(&config, embedded)?;
-        ensure_topic(&*stream, &config.topic, config.partitions, config.sink).await?;
-        ensure_topic(
-            &*stream,
-            &config.bad_rows_topic,
-            config.partitions,
-            config.sink,
-        )
-        .await?;
+        let stream = open_stream(&config, embedded).await?;
         let schema_id = match (&config.framing, &config.schema_registry_url) {
             (Framing::Confluent, Some(url)) if config.schema_id == 0 => {
                 register_schema(url, &config.topic, &schema_text).await?

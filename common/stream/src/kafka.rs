@@ -262,7 +262,9 @@ impl StreamSink for KafkaStream {
         let results = admin
             .create_topics(
                 [&new],
-                &AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)),
+                &AdminOptions::new()
+                    .operation_timeout(Some(REQUEST_TIMEOUT))
+                    .request_timeout(Some(REQUEST_TIMEOUT)),
             )
             .await
             .map_err(|e| unavailable("creating a topic", &e))?;
