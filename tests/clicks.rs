@@ -13,37 +13,16 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::{TestNode, test_config};
-use eddy_collector::protocol::murmur3::murmur3_32;
-use eddy_collector::protocol::query::{Params, to_base36};
+use eddy_collector::protocol::query::{sign, to_base36};
 
 const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15";
-
-fn signed(pairs: &[(&str, String)]) -> String {
-    let encode = |v: &str| -> String {
-        v.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let unsigned: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", encode(v)))
-        .collect();
-    let unsigned = unsigned.join("&");
-    let sum = murmur3_32(Params::parse(&unsigned).canonical().as_bytes());
-    format!("{unsigned}&x={}", to_base36(i64::from(sum)))
-}
 
 fn pixel(party: &str, n: u32, kind: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    signed(&[
+    let owned = [
         // Ids carry their creation time: the party and its session were created once.
         ("p", format!("0:mf3k2a1b:{party}")),
         ("s", format!("0:mf3k2a1b:s-{party}")),
@@ -55,7 +34,9 @@ fn pixel(party: &str, n: u32, kind: &str) -> String {
         ("l", format!("https://shop.example/item/{n}?utm_source=ads")),
         ("t", kind.to_string()),
         ("u", format!("(dn!{}!)", to_base36(i64::from(n)))),
-    ])
+    ];
+    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    sign(&pairs)
 }
 
 async fn collector_node(dir: &std::path::Path) -> TestNode {

@@ -58,19 +58,24 @@ impl Enricher {
             .then(|| user_agent.map(|ua| self.user_agents.parse(ua)))
             .flatten();
         if needs.bot {
-            out.bot = bot::reason(user_agent, parsed.as_deref(), event.automated);
+            out.bot = bot::reason(parsed.as_deref(), event.automated);
         }
         out.user_agent = parsed;
         if needs.campaign || needs.referrer {
-            out.campaign = referrer::campaign(event.location.as_deref());
-        }
-        if needs.referrer {
-            out.referrer = Some(referrer::classify(
-                event.referer.as_deref(),
-                event.location.as_deref(),
-                &self.internal_domains,
-                out.campaign.medium.as_deref(),
-            ));
+            // The page URL is parsed once for both.
+            let location = event
+                .location
+                .as_deref()
+                .and_then(|l| url::Url::parse(l).ok());
+            out.campaign = referrer::campaign(location.as_ref());
+            if needs.referrer {
+                out.referrer = Some(referrer::classify(
+                    event.referer.as_deref(),
+                    location.as_ref(),
+                    &self.internal_domains,
+                    out.campaign.medium.as_deref(),
+                ));
+            }
         }
         if needs.geo
             && let (Some(db), Some(ip)) = (&self.geo, ip)

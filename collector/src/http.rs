@@ -187,7 +187,7 @@ fn request<'a>(
     headers: &'a HeaderMap,
     body: &'a [u8],
     client: Option<IpAddr>,
-    params: Option<&'a Params>,
+    params: Option<&'a Params<'a>>,
 ) -> Request<'a> {
     Request {
         method,

@@ -142,7 +142,12 @@ async fn open_stream(
 #[cfg(feature = "kafka")]
 async fn kafka_stream(config: &CollectorConfig) -> Result<Arc<dyn StreamSink>, CollectorError> {
     use eddy_stream::StreamSource;
-    let stream = eddy_stream::KafkaStream::new(config.kafka.clone())
+    let mut properties = config.kafka.clone();
+    // A request waits for its batch: linger briefly (librdkafka's default is 5 ms).
+    properties
+        .entry("linger.ms".to_string())
+        .or_insert_with(|| "1".to_string());
+    let stream = eddy_stream::KafkaStream::new(properties)
         .map_err(|e| CollectorError::Config(format!("collector.kafka: {e}")))?;
     for topic in [&config.topic, &config.bad_rows_topic] {
         let created = match stream.partitions(topic).await {

@@ -28,7 +28,7 @@ pub struct Request<'a> {
     pub client: Option<IpAddr>,
     pub received: i64,
     /// The collector request's own parameters (browser events).
-    pub params: Option<&'a Params>,
+    pub params: Option<&'a Params<'a>>,
 }
 
 /// What became of one event.

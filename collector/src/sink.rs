@@ -1,17 +1,22 @@
 //! Hands records to the stream and says when they are durable.
 //!
 //! Requests put their records on a bounded queue and wait for an acknowledgement. One writer
-//! drains whatever is queued and produces it in one call per topic (group commit: one fsync of
-//! the embedded log, one round of Kafka acks for many requests), in arrival order, so a party's
-//! events keep their order. A full queue is answered at once (overload); a write that fails, or
-//! that takes longer than the timeout, is answered with an error: the client is always told,
-//! and the tracker retries.
+//! drains whatever is queued and hands it to the stream in one ordered call per topic
+//! ([`StreamSink::produce_ordered`]), in arrival order, so a party's events keep their order.
+//! It does not wait for those records to be durable before handing over the next batch: up to
+//! [`MAX_IN_FLIGHT`] batches wait at once, so one fsync of the embedded log (or one round of
+//! Kafka acknowledgements) covers everything written while the previous one ran. Each request
+//! is answered when its batch is durable. A full queue is answered at once (overload); a write
+//! that fails, or that takes longer than the timeout, is answered with an error: the client is
+//! always told, and the tracker retries.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eddy_stream::{ProduceRecord, StreamSink};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics;
@@ -86,8 +91,10 @@ pub struct Sink {
     pub health: Arc<Health>,
 }
 
-/// The most records one produce call carries.
+/// The most requests one produce call carries.
 const MAX_BATCH: usize = 4096;
+/// Batches handed to the stream and waiting to be durable.
+pub const MAX_IN_FLIGHT: usize = 8;
 
 impl Sink {
     /// Starts the writer. `capacity` bounds queued requests; `timeout` bounds how long a
@@ -152,43 +159,64 @@ async fn write_loop(
     topics: [String; 2],
     health: Arc<Health>,
 ) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(256);
-    loop {
-        jobs.clear();
-        if rx.recv_many(&mut jobs, MAX_BATCH).await == 0 {
-            return;
+    let mut in_flight = FuturesOrdered::new();
+    let mut open = true;
+    while open || !in_flight.is_empty() {
+        let mut jobs: Vec<Job> = Vec::new();
+        tokio::select! {
+            // Answer finished batches first: that frees room and keeps latency low.
+            biased;
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => continue,
+            n = rx.recv_many(&mut jobs, MAX_BATCH), if open && in_flight.len() < MAX_IN_FLIGHT => {
+                if n == 0 {
+                    open = false;
+                    continue;
+                }
+            }
         }
         metrics::QUEUED.sub(jobs.len() as i64);
         for topic in [Topic::Events, Topic::BadRows] {
-            let mine: Vec<usize> = (0..jobs.len())
-                .filter(|i| jobs[*i].topic == topic)
-                .collect();
+            let (mine, rest): (Vec<Job>, Vec<Job>) =
+                jobs.into_iter().partition(|j| j.topic == topic);
+            jobs = rest;
             if mine.is_empty() {
                 continue;
             }
-            let records: Vec<ProduceRecord> = mine
-                .iter()
-                .flat_map(|i| std::mem::take(&mut jobs[*i].records))
-                .collect();
-            let name = &topics[usize::from(topic == Topic::BadRows)];
-            let started = Instant::now();
-            let result = stream
-                .produce(name, records)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("writing to topic {name}: {e}"));
-            metrics::SINK_LATENCY.observe(started.elapsed().as_secs_f64());
-            health.record(&result);
-            if let Err(e) = &result {
-                tracing::warn!(topic = %name, error = %e, "the sink refused records; their requests are answered with 503");
-            }
-            for i in mine {
-                let (tx, _) = oneshot::channel();
-                let ack = std::mem::replace(&mut jobs[i].ack, tx);
-                let _ = ack.send(result.clone().map_err(SinkError::Failed));
-            }
+            let name = topics[usize::from(topic == Topic::BadRows)].clone();
+            in_flight.push_back(hand_over(stream.clone(), name, mine, health.clone()).await);
         }
     }
+}
+
+/// Hands one batch to the stream (in order) and returns what answers its requests once it
+/// is durable.
+async fn hand_over(
+    stream: Arc<dyn StreamSink>,
+    name: String,
+    mut jobs: Vec<Job>,
+    health: Arc<Health>,
+) -> futures::future::BoxFuture<'static, ()> {
+    let records: Vec<ProduceRecord> = jobs
+        .iter_mut()
+        .flat_map(|j| std::mem::take(&mut j.records))
+        .collect();
+    let started = Instant::now();
+    let handed = stream.produce_ordered(&name, records).await;
+    Box::pin(async move {
+        let result = match handed {
+            Ok(durable) => durable.await.map(|_| ()),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| format!("writing to topic {name}: {e}"));
+        metrics::SINK_LATENCY.observe(started.elapsed().as_secs_f64());
+        health.record(&result);
+        if let Err(e) = &result {
+            tracing::warn!(topic = %name, error = %e, "the sink refused records; their requests are answered with 503");
+        }
+        for job in jobs {
+            let _ = job.ack.send(result.clone().map_err(SinkError::Failed));
+        }
+    })
 }
 
 #[cfg(test)]

@@ -18,10 +18,10 @@ use rdkafka::mocking::MockCluster;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use eddy_collector::CollectorConfig;
 use eddy_collector::config::SinkKind;
 use eddy_collector::output::Framing;
-use eddy_collector::{CollectorConfig, CollectorEnv};
-use eddy_runtime::{Shutdown, SystemClock};
+use eddy_runtime::Shutdown;
 use eddy_stream::{KafkaStream, StreamSource};
 use support::{event, signed};
 
@@ -36,20 +36,7 @@ fn mock_cluster() -> &'static MockCluster<'static, rdkafka::producer::DefaultPro
 }
 
 async fn start(config: CollectorConfig) -> (String, Shutdown) {
-    let shutdown = Shutdown::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = eddy_collector::start(
-        config,
-        CollectorEnv {
-            embedded: None,
-            clock: Arc::new(SystemClock),
-            shutdown: shutdown.clone(),
-            listener: Some(listener),
-            demo: None,
-        },
-    )
-    .await
-    .expect("the collector starts");
+    let (handle, shutdown) = support::serve(config, None).await;
     (format!("http://{}", handle.addr), shutdown)
 }
 

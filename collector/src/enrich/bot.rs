@@ -24,27 +24,31 @@ static AUTOMATED: LazyLock<Option<Regex>> = LazyLock::new(|| {
     .ok()
 });
 
-/// Why the request looks automated, or `None` when it looks like a person's browser.
-pub fn reason(
-    user_agent: Option<&str>,
-    parsed: Option<&UserAgent>,
-    webdriver: bool,
-) -> Option<&'static str> {
-    if webdriver {
-        return Some("webdriver");
-    }
-    let Some(ua) = user_agent.filter(|u| !u.trim().is_empty()) else {
+/// Why a user agent looks automated (computed once per distinct user agent and cached).
+pub fn from_user_agent(ua: &str, parsed: &UserAgent) -> Option<&'static str> {
+    if ua.trim().is_empty() {
         return Some("no user agent");
-    };
+    }
     if ua.contains("HeadlessChrome") || ua.contains("Headless") {
         return Some("headless browser");
     }
-    if parsed.is_some_and(|p| p.device_category == "robot") {
+    if parsed.device_category == "robot" {
         return Some("known crawler");
     }
     match &*AUTOMATED {
         Some(re) if re.is_match(ua) => Some("automated user agent"),
         _ => None,
+    }
+}
+
+/// Why the request looks automated, or `None` when it looks like a person's browser.
+pub fn reason(parsed: Option<&UserAgent>, webdriver: bool) -> Option<&'static str> {
+    if webdriver {
+        return Some("webdriver");
+    }
+    match parsed {
+        None => Some("no user agent"),
+        Some(p) => p.bot,
     }
 }
 
@@ -60,8 +64,9 @@ mod tests {
             "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
             "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
         ];
+        let plain = UserAgent::default();
         for ua in browsers {
-            assert_eq!(reason(Some(ua), None, false), None, "{ua}");
+            assert_eq!(from_user_agent(ua, &plain), None, "{ua}");
         }
         let cases = [
             (
@@ -81,9 +86,18 @@ mod tests {
             ("", "no user agent"),
         ];
         for (ua, why) in cases {
-            assert_eq!(reason(Some(ua), None, false), Some(why), "{ua}");
+            assert_eq!(from_user_agent(ua, &plain), Some(why), "{ua}");
         }
-        assert_eq!(reason(None, None, false), Some("no user agent"));
-        assert_eq!(reason(Some(browsers[0]), None, true), Some("webdriver"));
+        let crawler = UserAgent {
+            device_category: "robot",
+            ..UserAgent::default()
+        };
+        assert_eq!(
+            from_user_agent("SomeNewCrawler", &crawler),
+            Some("known crawler")
+        );
+        assert_eq!(reason(None, false), Some("no user agent"));
+        assert_eq!(reason(Some(&plain), true), Some("webdriver"));
+        assert_eq!(reason(Some(&plain), false), None);
     }
 }

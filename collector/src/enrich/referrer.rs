@@ -117,13 +117,15 @@ const EMAIL: &[&str] = &[
 fn host_matches(host: &str, entry: &str) -> bool {
     if let Some(prefix) = entry.strip_suffix('.') {
         // `google.` : a label `google` followed by a public suffix of at most two labels.
-        let labels: Vec<&str> = host.split('.').collect();
-        return labels
-            .iter()
+        let labels = host.split('.').count();
+        return host
+            .split('.')
             .enumerate()
-            .any(|(i, l)| *l == prefix && (1..=2).contains(&(labels.len() - i - 1)));
+            .any(|(i, l)| l == prefix && (1..=2).contains(&(labels - i - 1)));
     }
-    host == entry || host.ends_with(&format!(".{entry}"))
+    // `entry` itself, or a subdomain of it.
+    host.strip_suffix(entry)
+        .is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
 fn in_list(host: &str, list: &[&str]) -> bool {
@@ -131,7 +133,11 @@ fn in_list(host: &str, list: &[&str]) -> bool {
 }
 
 fn host_of(url: &str) -> Option<String> {
-    let parsed = Url::parse(url).ok()?;
+    host_of_url(&Url::parse(url).ok()?)
+}
+
+/// The host without `www.`, lowercase; an Android app's package for `android-app://` URLs.
+pub fn host_of_url(parsed: &Url) -> Option<String> {
     if parsed.scheme() == "android-app" {
         // android-app://com.google.android.gm/ : the app's package is the "host".
         return parsed.host_str().map(str::to_ascii_lowercase);
@@ -144,10 +150,10 @@ fn host_of(url: &str) -> Option<String> {
     )
 }
 
-/// Classifies `referer` against the page's `location` and the site's own domains.
+/// Classifies `referer` against the page (`location`, parsed) and the site's own domains.
 pub fn classify(
     referer: Option<&str>,
-    location: Option<&str>,
+    location: Option<&Url>,
     internal_domains: &[String],
     medium: Option<&str>,
 ) -> Referrer {
@@ -163,7 +169,7 @@ pub fn classify(
             host: None,
         };
     };
-    let own = location.and_then(host_of);
+    let own = location.and_then(host_of_url);
     let internal = own.as_deref() == Some(host.as_str())
         || internal_domains
             .iter()
@@ -187,9 +193,9 @@ pub fn classify(
 
 /// Reads UTM parameters and click ids from the page URL (`?` query, or the `#` fragment when
 /// it is written like a query, as single-page apps do).
-pub fn campaign(location: Option<&str>) -> Campaign {
+pub fn campaign(location: Option<&Url>) -> Campaign {
     let mut out = Campaign::default();
-    let Some(url) = location.and_then(|l| Url::parse(l).ok()) else {
+    let Some(url) = location else {
         return out;
     };
     let fragment_pairs = url
@@ -233,10 +239,14 @@ pub fn campaign(location: Option<&str>) -> Campaign {
 mod tests {
     use super::*;
 
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
     fn class(referer: &str) -> &'static str {
         classify(
             Some(referer),
-            Some("https://shop.example/cart"),
+            Some(&url("https://shop.example/cart")),
             &["example.org".into()],
             None,
         )
@@ -268,9 +278,9 @@ mod tests {
 
     #[test]
     fn extracts_utm_and_click_ids() {
-        let c = campaign(Some(
+        let c = campaign(Some(&url(
             "https://shop.example/?utm_source=newsletter&utm_medium=email&utm_campaign=bf%202026&gclid=abc&fbclid=zzz",
-        ));
+        )));
         assert_eq!(c.source.as_deref(), Some("newsletter"));
         assert_eq!(c.medium.as_deref(), Some("email"));
         assert_eq!(c.campaign.as_deref(), Some("bf 2026"));
@@ -279,13 +289,13 @@ mod tests {
             (c.click_id.as_deref(), c.click_id_type.as_deref()),
             (Some("abc"), Some("gclid"))
         );
-        let spa = campaign(Some(
+        let spa = campaign(Some(&url(
             "https://app.example/#/landing?utm_source=ads&utm_term=red+shoes",
-        ));
+        )));
         assert_eq!(spa.source.as_deref(), Some("ads"));
         assert_eq!(spa.term.as_deref(), Some("red shoes"));
         assert_eq!(
-            campaign(Some("https://app.example/#section")),
+            campaign(Some(&url("https://app.example/#section"))),
             Campaign::default()
         );
         assert_eq!(campaign(None), Campaign::default());

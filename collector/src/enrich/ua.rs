@@ -27,6 +27,8 @@ pub struct UserAgent {
     pub device_category: &'static str,
     /// `browser`, `robot` or `other`.
     pub agent_type: &'static str,
+    /// Why the user agent itself looks automated (see [`super::bot`]), if it does.
+    pub bot: Option<&'static str>,
 }
 
 const SHARDS: usize = 16;
@@ -142,7 +144,7 @@ impl UserAgentParser {
             _ if family == "Other" => "other",
             _ => "browser",
         };
-        UserAgent {
+        let mut parsed = UserAgent {
             family,
             version,
             os_family,
@@ -152,7 +154,10 @@ impl UserAgentParser {
             device_model,
             device_category,
             agent_type,
-        }
+            bot: None,
+        };
+        parsed.bot = super::bot::from_user_agent(ua, &parsed);
+        parsed
     }
 }
 

@@ -232,7 +232,7 @@ pub struct Context<'a> {
     pub user_agent: Option<&'a str>,
     pub headers: &'a HeaderMap,
     /// The collector request's query parameters (browser events).
-    pub query: Option<&'a Params>,
+    pub query: Option<&'a Params<'a>>,
 }
 
 fn s<'a>(v: Option<&'a str>) -> Val<'a> {

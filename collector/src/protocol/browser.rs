@@ -20,7 +20,11 @@ use super::query::{Params, parse_base36, parse_flag, parse_ratio};
 use super::{Invalid, ViolationKind};
 use crate::event::{Event, Source};
 
-fn required<'a>(params: &'a Params, name: &'static str, what: &str) -> Result<&'a str, Invalid> {
+fn required<'a>(
+    params: &'a Params<'a>,
+    name: &'static str,
+    what: &str,
+) -> Result<&'a str, Invalid> {
     params.get(name).ok_or_else(|| {
         Invalid::new(
             ViolationKind::Protocol,
@@ -29,7 +33,7 @@ fn required<'a>(params: &'a Params, name: &'static str, what: &str) -> Result<&'
     })
 }
 
-fn identifier(params: &Params, name: &'static str, what: &str) -> Result<String, Invalid> {
+fn identifier(params: &Params<'_>, name: &'static str, what: &str) -> Result<String, Invalid> {
     let raw = required(params, name, what)?;
     match Identifier::parse(raw) {
         Some(id) => Ok(id.value),
@@ -42,7 +46,7 @@ fn identifier(params: &Params, name: &'static str, what: &str) -> Result<String,
     }
 }
 
-fn flag(params: &Params, name: &'static str, what: &str) -> Result<bool, Invalid> {
+fn flag(params: &Params<'_>, name: &'static str, what: &str) -> Result<bool, Invalid> {
     match required(params, name, what)? {
         "t" => Ok(true),
         "f" => Ok(false),
@@ -53,14 +57,14 @@ fn flag(params: &Params, name: &'static str, what: &str) -> Result<bool, Invalid
     }
 }
 
-fn dimension(params: &Params, name: &str) -> Option<i32> {
+fn dimension(params: &Params<'_>, name: &str) -> Option<i32> {
     params
         .get(name)
         .and_then(parse_base36)
         .and_then(|v| i32::try_from(v).ok())
 }
 
-fn text(params: &Params, name: &str) -> Option<String> {
+fn text(params: &Params<'_>, name: &str) -> Option<String> {
     params
         .get(name)
         .filter(|v| !v.is_empty())
@@ -68,7 +72,7 @@ fn text(params: &Params, name: &str) -> Option<String> {
 }
 
 /// Reads one event; `now_ms` is the server's receive time.
-pub fn parse(params: &Params, now_ms: i64) -> Result<Event, Invalid> {
+pub fn parse(params: &Params<'_>, now_ms: i64) -> Result<Event, Invalid> {
     let party_id = identifier(params, "p", "party id")?;
     let session_id = identifier(params, "s", "session id")?;
     let page_view_id = required(params, "v", "page-view id")?.to_string();
@@ -122,29 +126,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::protocol::murmur3::murmur3_32;
-    use crate::protocol::query::to_base36;
+    use crate::protocol::query::{encode_component, sign};
 
     /// A request as the tracker builds it: parameters in its order, then the checksum.
-    fn signed(pairs: &[(&str, &str)]) -> Params {
-        let unsigned: String = pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let sum = murmur3_32(Params::parse(&unsigned).canonical().as_bytes());
-        Params::parse(&format!("{unsigned}&x={}", to_base36(i64::from(sum))))
-    }
-
-    fn urlencode(s: &str) -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
+    fn signed(pairs: &[(&str, &str)]) -> Params<'static> {
+        Params::parse(&sign(pairs)).into_owned()
     }
 
     fn base() -> Vec<(&'static str, &'static str)> {
@@ -197,14 +183,15 @@ mod tests {
                 } else {
                     v
                 };
-                format!("{k}={}", urlencode(v))
+                format!("{k}={}", encode_component(v))
             })
             .collect();
-        let truncated = Params::parse(&query.join("&"));
+        let truncated_text = query.join("&");
+        let truncated = Params::parse(&truncated_text);
         assert!(parse(&truncated, 0).unwrap().corrupt);
         let unsigned: Vec<String> = base()
             .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .map(|(k, v)| format!("{k}={}", encode_component(v)))
             .collect();
         assert!(
             parse(&Params::parse(&unsigned.join("&")), 0)

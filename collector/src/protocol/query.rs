@@ -8,25 +8,37 @@ use super::murmur3::murmur3_32;
 /// The name of the checksum parameter.
 pub const CHECKSUM: &str = "x";
 
-/// Decoded parameters in the order they were sent (a name may repeat).
+/// Decoded parameters in the order they were sent (a name may repeat). Names and values that
+/// need no decoding borrow from the query string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params {
-    pairs: Vec<(String, String)>,
+pub struct Params<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl Params {
+impl<'a> Params<'a> {
     /// Parses `a=1&b=x%20y`: `+` is a space, `%XX` a byte (invalid escapes stay as written),
     /// bytes that are not UTF-8 become U+FFFD.
-    pub fn parse(query: &str) -> Params {
+    pub fn parse(query: &'a str) -> Params<'a> {
         let pairs = query
             .split('&')
             .filter(|p| !p.is_empty())
             .map(|p| match p.split_once('=') {
-                Some((k, v)) => (decode(k).into_owned(), decode(v).into_owned()),
-                None => (decode(p).into_owned(), String::new()),
+                Some((k, v)) => (decode(k), decode(v)),
+                None => (decode(p), Cow::Borrowed("")),
             })
             .collect();
         Params { pairs }
+    }
+
+    /// A copy that borrows nothing.
+    pub fn into_owned(self) -> Params<'static> {
+        Params {
+            pairs: self
+                .pairs
+                .into_iter()
+                .map(|(k, v)| (Cow::Owned(k.into_owned()), Cow::Owned(v.into_owned())))
+                .collect(),
+        }
     }
 
     /// The first value of `name`.
@@ -34,11 +46,11 @@ impl Params {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -58,13 +70,13 @@ impl Params {
             if k == CHECKSUM {
                 continue;
             }
-            if current != Some(k.as_str()) {
+            if current != Some(k.as_ref()) {
                 if current.is_some() {
                     out.push(';');
                 }
                 out.push_str(k);
                 out.push('=');
-                current = Some(k);
+                current = Some(k.as_ref());
             }
             out.push_str(v);
             out.push(',');
@@ -221,6 +233,41 @@ fn is_binary_fraction(digits: &[u8]) -> bool {
     n % 9u128.pow(digits.len() as u32) == 0
 }
 
+/// Percent-encodes like JavaScript's `encodeURIComponent`.
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'!'
+            | b'~'
+            | b'*'
+            | b'\''
+            | b'('
+            | b')' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A query string of `pairs` with its checksum appended, as the tracker builds it (for
+/// servers that send events on a browser's behalf, and for tests).
+pub fn sign(pairs: &[(&str, &str)]) -> String {
+    let mut query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode_component(v)))
+        .collect();
+    let sum = murmur3_32(Params::parse(&query.join("&")).canonical().as_bytes());
+    query.push(format!("{CHECKSUM}={}", to_base36(i64::from(sum))));
+    query.join("&")
+}
+
 /// Divolte's booleans: `t` is true, anything else false; `None` when absent.
 pub fn parse_flag(s: &str) -> bool {
     s == "t"
@@ -293,17 +340,33 @@ mod tests {
     }
 
     #[test]
+    fn signed_queries_check_and_decode_back() {
+        let q = sign(&[
+            ("p", "0:a:b"),
+            ("l", "https://x.example/?a=1&b=é"),
+            ("u", "(sk!v~!!)"),
+        ]);
+        let p = Params::parse(&q);
+        assert!(p.checksum_ok());
+        assert_eq!(p.get("l"), Some("https://x.example/?a=1&b=é"));
+        assert_eq!(p.get("u"), Some("(sk!v~!!)"));
+        assert_eq!(encode_component("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
     fn checksum_is_the_murmur3_of_the_canonical_string() {
         let body = "p=0%3Aabc%3Adef&e=1&t=pageView&l=https%3A%2F%2Fexample.com%2F%3Fq%3D%E2%82%AC";
         let p = Params::parse(body);
         let sum = murmur3_32(p.canonical().as_bytes());
-        let signed = Params::parse(&format!("{body}&x={}", to_base36(i64::from(sum))));
+        let signed_text = format!("{body}&x={}", to_base36(i64::from(sum)));
+        let signed = Params::parse(&signed_text);
         assert!(signed.checksum_ok());
-        let tampered = Params::parse(&format!(
+        let tampered_text = format!(
             "{}&x={}",
             body.replace("pageView", "pageview"),
             to_base36(i64::from(sum))
-        ));
+        );
+        let tampered = Params::parse(&tampered_text);
         assert!(!tampered.checksum_ok());
         assert!(!p.checksum_ok(), "a missing checksum is not correct");
     }

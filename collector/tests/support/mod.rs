@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use apache_avro::types::Value as Avro;
 use async_trait::async_trait;
-use eddy_collector::protocol::murmur3::murmur3_32;
-use eddy_collector::protocol::query::{Params, to_base36};
 use eddy_collector::{CollectorConfig, CollectorEnv, CollectorHandle};
 use eddy_runtime::{Shutdown, SystemClock};
 use eddy_stream::{EmbeddedLog, ProduceRecord, StreamError, StreamSink, StreamSource};
@@ -63,6 +61,29 @@ pub fn config() -> CollectorConfig {
     }
 }
 
+/// Starts a collector on 127.0.0.1:0 with `embedded` as its embedded stream; returns its URL
+/// and the shutdown that stops it.
+pub async fn serve(
+    config: CollectorConfig,
+    embedded: Option<Arc<dyn StreamSink>>,
+) -> (CollectorHandle, Shutdown) {
+    let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handle = eddy_collector::start(
+        config,
+        CollectorEnv {
+            embedded,
+            clock: Arc::new(SystemClock),
+            shutdown: shutdown.clone(),
+            listener: Some(listener),
+            demo: None,
+        },
+    )
+    .await
+    .expect("the collector starts");
+    (handle, shutdown)
+}
+
 impl TestCollector {
     pub async fn start(config: CollectorConfig) -> TestCollector {
         let serial = SERIAL.lock().await;
@@ -72,20 +93,7 @@ impl TestCollector {
             log,
             down: AtomicBool::new(false),
         });
-        let shutdown = Shutdown::new();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let handle = eddy_collector::start(
-            config,
-            CollectorEnv {
-                embedded: Some(stream.clone()),
-                clock: Arc::new(SystemClock),
-                shutdown: shutdown.clone(),
-                listener: Some(listener),
-                demo: None,
-            },
-        )
-        .await
-        .expect("the collector starts");
+        let (handle, shutdown) = serve(config, Some(stream.clone())).await;
         TestCollector {
             _serial: serial,
             url: format!("http://{}", handle.addr),
@@ -194,35 +202,10 @@ fn to_json(v: Avro) -> Value {
     }
 }
 
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z'
-            | b'a'..=b'z'
-            | b'0'..=b'9'
-            | b'-'
-            | b'_'
-            | b'.'
-            | b'~'
-            | b'!'
-            | b'*'
-            | b'('
-            | b')'
-            | b'\'' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A query string with its checksum, as the tracker sends it.
 pub fn signed(pairs: &[(&str, String)]) -> String {
-    let unsigned: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect();
-    let unsigned = unsigned.join("&");
-    let sum = murmur3_32(Params::parse(&unsigned).canonical().as_bytes());
-    format!("{unsigned}&x={}", to_base36(i64::from(sum)))
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    eddy_collector::protocol::query::sign(&pairs)
 }
 
 /// An event of party `party` with id `event`, with the tracker's usual parameters plus `extra`.

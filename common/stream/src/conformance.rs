@@ -194,6 +194,51 @@ pub async fn unknown_and_duplicate_topics<S: StreamSource + StreamSink>(
     }
 }
 
+/// Batches handed over with `produce_ordered` one after another, durable later and in any
+/// order of waiting, keep their order per key; concurrent plain produces all arrive.
+pub async fn ordered_pipelining<S: StreamSource + StreamSink + Clone + 'static>(
+    s: &S,
+    topics: &dyn Topics,
+    topic: &str,
+) {
+    topics.create(topic, 2).await.unwrap();
+    let mut pending = Vec::new();
+    for batch in 0..20 {
+        let records = (0..5)
+            .map(|i| record(Some("party"), &format!("{:03}", batch * 5 + i)))
+            .collect();
+        pending.push(s.produce_ordered(topic, records).await.unwrap());
+    }
+    // Waited for newest first: durability does not depend on the order of waiting.
+    let mut acks = Vec::new();
+    while let Some(d) = pending.pop() {
+        acks.push(d.await.unwrap());
+    }
+    let offsets: Vec<u64> = acks.iter().rev().flatten().map(|(_, o)| *o).collect();
+    assert!(offsets.windows(2).all(|w| w[0] < w[1]), "{offsets:?}");
+    let concurrent = (0..10).map(|i| {
+        let s = s.clone();
+        let topic = topic.to_string();
+        async move {
+            s.produce(&topic, vec![record(Some("other"), &format!("c{i}"))])
+                .await
+        }
+    });
+    for r in futures::future::join_all(concurrent).await {
+        r.unwrap();
+    }
+    let parts = s.partitions(topic).await.unwrap();
+    let got = read_n(s, topic, &from_zero(&parts), 110, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 110);
+    let party: Vec<String> = got
+        .iter()
+        .filter(|r| r.key.as_deref() == Some(&b"party"[..]))
+        .map(|r| String::from_utf8(r.value.clone()).unwrap())
+        .collect();
+    let want: Vec<String> = (0..100).map(|i| format!("{i:03}")).collect();
+    assert_eq!(party, want);
+}
+
 /// Runs every check on fresh topics named after `prefix`.
 pub async fn run_all<S: StreamSource + StreamSink + Clone + 'static>(
     s: &S,
@@ -204,4 +249,5 @@ pub async fn run_all<S: StreamSource + StreamSink + Clone + 'static>(
     read_from_offsets(s, topics, &format!("{prefix}-offsets")).await;
     poll_wakes_on_produce(s, topics, &format!("{prefix}-wake")).await;
     unknown_and_duplicate_topics(s, topics, &format!("{prefix}-names")).await;
+    ordered_pipelining(s, topics, &format!("{prefix}-ordered")).await;
 }

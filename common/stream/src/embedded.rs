@@ -9,56 +9,45 @@
 //! ```
 //!
 //! `len` counts the bytes after itself; the CRC covers everything after the CRC. A record's
-//! offset is its position in the sequence. `produce` writes a batch and `fdatasync`s before it
-//! answers, so an acknowledged record survives kill -9 and power loss. Opening a partition
-//! checks every frame and cuts a torn tail (a write the process died in the middle of, never
-//! acknowledged). Readers find an offset through a sparse in-memory index (one position per
-//! [`STRIDE`] records) and wait for appends on a watch channel.
+//! offset is its position in the sequence. `produce` answers once an `fdatasync` covers the
+//! batch, so an acknowledged record survives kill -9 and power loss; concurrent producers share
+//! syncs (group commit, [`partition`]). Opening a partition checks every frame and cuts a torn
+//! tail (a write the process died in the middle of, never acknowledged). Readers see durable
+//! records only, find an offset through a sparse in-memory index, and wait for appends on a
+//! watch channel ([`reader`]).
+
+mod partition;
+mod reader;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::FileExt;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tokio::sync::watch;
 
 use crate::{
-    OffsetRange, ProduceRecord, StreamError, StreamReader, StreamRecord, StreamSink, StreamSource,
+    Durable, OffsetRange, ProduceRecord, StreamError, StreamReader, StreamSink, StreamSource,
     check_topic_name, partition_for_key,
 };
+use partition::{Partition, Ticket};
+use reader::{Cursor, EmbeddedReader};
 
-/// Records between two entries of the sparse offset index.
-const STRIDE: u64 = 64;
-/// Bytes of a frame before the key.
-const HEADER: usize = 4 + 4 + 8 + 4;
 /// Largest record accepted (key plus value).
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 /// Partitions a topic may have.
 const MAX_PARTITIONS: u32 = 1024;
 
-/// Where a partition ends and where every `STRIDE`th record starts.
-#[derive(Default)]
-struct Extent {
-    count: u64,
-    end: u64,
-    sparse: Vec<u64>,
-}
-
-struct Partition {
-    path: PathBuf,
-    writer: Mutex<File>,
-    extent: RwLock<Extent>,
-}
-
 struct Topic {
     partitions: Vec<Arc<Partition>>,
     /// Bumped after every durable append; readers wait on it.
-    appended: watch::Sender<u64>,
+    appended: Arc<watch::Sender<u64>>,
+    /// Set (and readers woken) when the topic is deleted.
+    deleted: Arc<AtomicBool>,
     round_robin: AtomicU32,
 }
 
@@ -79,171 +68,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Scans a partition file, returning its extent and the length of its valid prefix.
-fn recover(path: &Path) -> Result<Extent, StreamError> {
-    let mut file = File::open(path).map_err(|e| StreamError::io(path, e))?;
-    let mut data = Vec::new();
-    file.read_to_end(&mut data)
-        .map_err(|e| StreamError::io(path, e))?;
-    let mut extent = Extent::default();
-    let mut pos = 0usize;
-    while let Some(len) = frame_len(&data[pos..]) {
-        let frame = &data[pos..pos + 4 + len];
-        let crc = u32::from_le_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        if crc32fast::hash(&frame[8..]) != crc {
-            break;
-        }
-        if extent.count % STRIDE == 0 {
-            extent.sparse.push(pos as u64);
-        }
-        extent.count += 1;
-        pos += 4 + len;
-    }
-    extent.end = pos as u64;
-    if pos < data.len() {
-        tracing::warn!(path = %path.display(), kept = pos, dropped = data.len() - pos, "cutting a torn tail off a stream partition (an unacknowledged write)");
-        let f = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| StreamError::io(path, e))?;
-        f.set_len(pos as u64)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| StreamError::io(path, e))?;
-    }
-    Ok(extent)
-}
-
-/// The length after the length field of the complete frame starting `buf`, if it is complete.
-fn frame_len(buf: &[u8]) -> Option<usize> {
-    if buf.len() < HEADER {
-        return None;
-    }
-    let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    (len >= HEADER - 4 && buf.len() >= 4 + len).then_some(len)
-}
-
-fn encode(out: &mut Vec<u8>, timestamp: i64, key: Option<&[u8]>, value: &[u8]) {
-    let key_len = key.map_or(0, <[u8]>::len);
-    let len = (HEADER - 4 + key_len + value.len()) as u32;
-    out.extend_from_slice(&len.to_le_bytes());
-    let crc_at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    let body = out.len();
-    out.extend_from_slice(&timestamp.to_le_bytes());
-    out.extend_from_slice(&key.map_or(-1i32, |k| k.len() as i32).to_le_bytes());
-    if let Some(k) = key {
-        out.extend_from_slice(k);
-    }
-    out.extend_from_slice(value);
-    let crc = crc32fast::hash(&out[body..]);
-    out[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
-}
-
-fn decode(frame: &[u8], partition: u32, offset: u64) -> StreamRecord {
-    let timestamp = i64::from_le_bytes(frame[8..16].try_into().unwrap_or([0; 8]));
-    let key_len = i32::from_le_bytes(frame[16..20].try_into().unwrap_or([0; 4]));
-    let (key, value_at) = if key_len < 0 {
-        (None, HEADER)
-    } else {
-        let end = HEADER + key_len as usize;
-        (Some(frame[HEADER..end].to_vec()), end)
-    };
-    StreamRecord {
-        partition,
-        offset,
-        timestamp,
-        key,
-        value: frame[value_at..].to_vec(),
-        headers: Vec::new(),
-    }
-}
-
 fn sync_dir(dir: &Path) -> Result<(), StreamError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StreamError::io(dir, e))
-}
-
-impl Partition {
-    fn open(path: PathBuf) -> Result<Partition, StreamError> {
-        if !path.exists() {
-            File::create(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| StreamError::io(&path, e))?;
-        }
-        let extent = recover(&path)?;
-        let writer = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| StreamError::io(&path, e))?;
-        Ok(Partition {
-            path,
-            writer: Mutex::new(writer),
-            extent: RwLock::new(extent),
-        })
-    }
-
-    /// Appends records durably; returns the first offset.
-    fn append(&self, records: &[&ProduceRecord], now: i64) -> Result<u64, StreamError> {
-        let writer = lock(&self.writer);
-        let (first, start) = {
-            let e = self.extent.read().unwrap_or_else(|p| p.into_inner());
-            (e.count, e.end)
-        };
-        let mut buf = Vec::new();
-        let mut starts = Vec::with_capacity(records.len());
-        for r in records {
-            starts.push(start + buf.len() as u64);
-            encode(
-                &mut buf,
-                r.timestamp.unwrap_or(now),
-                r.key.as_deref(),
-                &r.value,
-            );
-        }
-        let written = writer
-            .write_all_at(&buf, start)
-            .and_then(|()| writer.sync_data());
-        if let Err(e) = written {
-            // Nothing past `end` counts; a later append overwrites the partial write.
-            return Err(StreamError::io(&self.path, e));
-        }
-        let mut e = self.extent.write().unwrap_or_else(|p| p.into_inner());
-        for (i, pos) in starts.into_iter().enumerate() {
-            if (first + i as u64).is_multiple_of(STRIDE) {
-                e.sparse.push(pos);
-            }
-        }
-        e.count += records.len() as u64;
-        e.end = start + buf.len() as u64;
-        drop(writer);
-        Ok(first)
-    }
-
-    fn snapshot(&self) -> (u64, u64) {
-        let e = self.extent.read().unwrap_or_else(|p| p.into_inner());
-        (e.count, e.end)
-    }
-
-    /// The byte position of `offset` (which must be ≤ count), found from the sparse index.
-    fn position_of(&self, file: &File, offset: u64) -> Result<u64, StreamError> {
-        let (mut pos, mut at, end) = {
-            let e = self.extent.read().unwrap_or_else(|p| p.into_inner());
-            if offset == e.count {
-                return Ok(e.end);
-            }
-            let slot = (offset / STRIDE) as usize;
-            (e.sparse[slot], slot as u64 * STRIDE, e.end)
-        };
-        let mut len_buf = [0u8; 4];
-        while at < offset && pos < end {
-            file.read_exact_at(&mut len_buf, pos)
-                .map_err(|e| StreamError::io(&self.path, e))?;
-            pos += 4 + u64::from(u32::from_le_bytes(len_buf));
-            at += 1;
-        }
-        Ok(pos)
-    }
 }
 
 impl EmbeddedLog {
@@ -276,6 +104,17 @@ impl EmbeddedLog {
         Ok(out)
     }
 
+    /// The open topic, opening it on the blocking pool the first time (that reads and checks
+    /// every partition file).
+    async fn open_topic(&self, name: &str) -> Result<Arc<Topic>, StreamError> {
+        if let Some(t) = lock(&self.topics).get(name) {
+            return Ok(t.clone());
+        }
+        let this = self.clone();
+        let name = name.to_string();
+        blocking(move || this.topic(&name)).await
+    }
+
     fn topic(&self, name: &str) -> Result<Arc<Topic>, StreamError> {
         check_topic_name(name)?;
         if let Some(t) = lock(&self.topics).get(name) {
@@ -296,13 +135,16 @@ impl EmbeddedLog {
                 count_path.display()
             ))
         })?;
+        let appended = Arc::new(watch::channel(0).0);
         let partitions = (0..n)
-            .map(|p| Partition::open(dir.join(format!("{p}.log"))).map(Arc::new))
+            .map(|p| Partition::open(dir.join(format!("{p}.log")), appended.clone()).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let total = partitions.iter().map(|p| p.snapshot().0).sum();
+        appended.send_replace(total);
         let topic = Arc::new(Topic {
             partitions,
-            appended: watch::channel(total).0,
+            appended,
+            deleted: Arc::new(AtomicBool::new(false)),
             round_robin: AtomicU32::new(0),
         });
         let mut topics = lock(&self.topics);
@@ -347,20 +189,22 @@ impl EmbeddedLog {
         check_topic_name(name)?;
         let this = self.clone();
         let name = name.to_string();
-        tokio::task::spawn_blocking(move || {
+        blocking(move || {
             let mut topics = lock(&this.topics);
             let dir = this.root.join(&name);
             if !dir.join("partitions").exists() {
                 return Err(StreamError::UnknownTopic(name));
             }
-            topics.remove(&name);
+            if let Some(t) = topics.remove(&name) {
+                t.deleted.store(true, Ordering::SeqCst);
+                t.appended.send_modify(|_| {});
+            }
             std::fs::remove_dir_all(&dir).map_err(|e| StreamError::io(&dir, e))?;
             sync_dir(&this.root)?;
             tracing::info!(topic = %name, "deleted embedded topic");
             Ok(())
         })
         .await
-        .map_err(|e| StreamError::Unavailable(format!("the stream thread stopped: {e}")))?
     }
 
     /// Creates `name` unless it exists (with any partition count).
@@ -371,12 +215,14 @@ impl EmbeddedLog {
         }
     }
 
-    fn produce_blocking(
+    /// Writes the records (not yet durable) and returns, per partition, what to wait for. The
+    /// writes go to the page cache and run inline, without a thread hop; the fsync, which does
+    /// block, runs on the blocking pool.
+    fn append(
         &self,
-        name: &str,
+        topic: Arc<Topic>,
         records: &[ProduceRecord],
-    ) -> Result<Vec<(u32, u64)>, StreamError> {
-        let topic = self.topic(name)?;
+    ) -> Result<Appended, StreamError> {
         let n = topic.partitions.len() as u32;
         let mut by_partition: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (i, r) in records.iter().enumerate() {
@@ -393,17 +239,49 @@ impl EmbeddedLog {
             by_partition.entry(p).or_default().push(i);
         }
         let now = now_ms();
-        let mut out = vec![(0u32, 0u64); records.len()];
+        let mut offsets = vec![(0u32, 0u64); records.len()];
+        let mut tickets = Vec::with_capacity(by_partition.len());
         for (p, idx) in by_partition {
             let batch: Vec<&ProduceRecord> = idx.iter().map(|&i| &records[i]).collect();
-            let first = topic.partitions[p as usize].append(&batch, now)?;
+            let ticket = topic.partitions[p as usize].append(&batch, now)?;
             for (k, &i) in idx.iter().enumerate() {
-                out[i] = (p, first + k as u64);
+                offsets[i] = (p, ticket.first + k as u64);
             }
+            tickets.push((p, ticket));
         }
-        topic.appended.send_modify(|v| *v += records.len() as u64);
-        Ok(out)
+        Ok(Appended {
+            topic,
+            tickets,
+            offsets,
+        })
     }
+}
+
+/// Records written and waiting to be durable.
+struct Appended {
+    topic: Arc<Topic>,
+    tickets: Vec<(u32, Ticket)>,
+    offsets: Vec<(u32, u64)>,
+}
+
+impl Appended {
+    /// Waits until every partition synced them (readers are woken by the sync).
+    async fn wait_durable(self) -> Result<Vec<(u32, u64)>, StreamError> {
+        for (p, ticket) in &self.tickets {
+            let partition = &self.topic.partitions[*p as usize];
+            partition.request_sync();
+            partition.wait_durable(*ticket).await?;
+        }
+        Ok(self.offsets)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StreamError> + Send + 'static,
+) -> Result<T, StreamError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StreamError::Unavailable(format!("the stream thread stopped: {e}")))?
 }
 
 #[async_trait]
@@ -411,9 +289,7 @@ impl StreamSink for EmbeddedLog {
     async fn create_topic(&self, topic: &str, partitions: u32) -> Result<(), StreamError> {
         let this = self.clone();
         let name = topic.to_string();
-        tokio::task::spawn_blocking(move || this.create_blocking(&name, partitions))
-            .await
-            .map_err(|e| StreamError::Unavailable(format!("the stream thread stopped: {e}")))?
+        blocking(move || this.create_blocking(&name, partitions)).await
     }
 
     async fn produce(
@@ -425,11 +301,18 @@ impl StreamSink for EmbeddedLog {
             self.topic(topic)?;
             return Ok(Vec::new());
         }
-        let this = self.clone();
-        let name = topic.to_string();
-        tokio::task::spawn_blocking(move || this.produce_blocking(&name, &records))
-            .await
-            .map_err(|e| StreamError::Unavailable(format!("the stream thread stopped: {e}")))?
+        let t = self.open_topic(topic).await?;
+        self.append(t, &records)?.wait_durable().await
+    }
+
+    async fn produce_ordered(
+        &self,
+        topic: &str,
+        records: Vec<ProduceRecord>,
+    ) -> Result<Durable, StreamError> {
+        let t = self.open_topic(topic).await?;
+        let appended = self.append(t, &records)?;
+        Ok(Box::pin(appended.wait_durable()))
     }
 }
 
@@ -488,131 +371,10 @@ impl StreamSource for EmbeddedLog {
         Ok(Box::new(EmbeddedReader {
             topic: topic.to_string(),
             appended: t.appended.subscribe(),
+            deleted: t.deleted.clone(),
             cursors,
             next_cursor: 0,
             buf: Vec::new(),
         }))
-    }
-}
-
-struct Cursor {
-    partition: u32,
-    part: Arc<Partition>,
-    file: File,
-    offset: u64,
-    position: u64,
-}
-
-struct EmbeddedReader {
-    topic: String,
-    /// Closed when the topic is deleted.
-    appended: watch::Receiver<u64>,
-    cursors: Vec<Cursor>,
-    next_cursor: usize,
-    buf: Vec<u8>,
-}
-
-/// Bytes read from a partition file at once.
-const READ_CHUNK: usize = 1 << 20;
-
-impl Cursor {
-    /// Reads up to `max` committed records into `out`.
-    fn read(
-        &mut self,
-        max: usize,
-        buf: &mut Vec<u8>,
-        out: &mut Vec<StreamRecord>,
-    ) -> Result<(), StreamError> {
-        let (count, end) = self.part.snapshot();
-        let mut taken = 0;
-        while taken < max && self.offset < count && self.position < end {
-            let want = ((end - self.position) as usize).min(READ_CHUNK.max(HEADER));
-            buf.resize(want, 0);
-            self.file
-                .read_exact_at(buf, self.position)
-                .map_err(|e| StreamError::io(&self.part.path, e))?;
-            let mut pos = 0usize;
-            let mut progressed = false;
-            while taken < max && self.offset < count {
-                let Some(len) = frame_len(&buf[pos..]) else {
-                    break;
-                };
-                out.push(decode(
-                    &buf[pos..pos + 4 + len],
-                    self.partition,
-                    self.offset,
-                ));
-                pos += 4 + len;
-                self.offset += 1;
-                taken += 1;
-                progressed = true;
-            }
-            self.position += pos as u64;
-            if !progressed {
-                // One frame larger than the chunk: read exactly it.
-                let mut len_buf = [0u8; 4];
-                self.file
-                    .read_exact_at(&mut len_buf, self.position)
-                    .map_err(|e| StreamError::io(&self.part.path, e))?;
-                let len = u32::from_le_bytes(len_buf) as usize;
-                buf.resize(4 + len, 0);
-                self.file
-                    .read_exact_at(buf, self.position)
-                    .map_err(|e| StreamError::io(&self.part.path, e))?;
-                out.push(decode(buf, self.partition, self.offset));
-                self.position += (4 + len) as u64;
-                self.offset += 1;
-                taken += 1;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl EmbeddedReader {
-    fn read_available(&mut self, max: usize) -> Result<Vec<StreamRecord>, StreamError> {
-        let mut out = Vec::new();
-        let n = self.cursors.len();
-        for i in 0..n {
-            if out.len() >= max {
-                break;
-            }
-            // Start from a different partition each time, so none starves.
-            let c = (self.next_cursor + i) % n;
-            let room = max - out.len();
-            self.cursors[c].read(room, &mut self.buf, &mut out)?;
-        }
-        if n > 0 {
-            self.next_cursor = (self.next_cursor + 1) % n;
-        }
-        if self.buf.capacity() > 4 * READ_CHUNK {
-            self.buf = Vec::new();
-        }
-        Ok(out)
-    }
-}
-
-#[async_trait]
-impl StreamReader for EmbeddedReader {
-    async fn poll(
-        &mut self,
-        max: usize,
-        timeout: Duration,
-    ) -> Result<Vec<StreamRecord>, StreamError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            self.appended.borrow_and_update();
-            // Reads hit the page cache of a file this process just wrote.
-            let batch = self.read_available(max.max(1))?;
-            if !batch.is_empty() {
-                return Ok(batch);
-            }
-            match tokio::time::timeout_at(deadline, self.appended.changed()).await {
-                Ok(Ok(())) => continue,
-                // Every record was read and the topic is gone.
-                Ok(Err(_)) => return Err(StreamError::UnknownTopic(self.topic.clone())),
-                Err(_) => return Ok(Vec::new()),
-            }
-        }
     }
 }

@@ -21,7 +21,8 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::{
-    OffsetRange, ProduceRecord, StreamError, StreamReader, StreamRecord, StreamSink, StreamSource,
+    Durable, OffsetRange, ProduceRecord, StreamError, StreamReader, StreamRecord, StreamSink,
+    StreamSource,
 };
 
 /// How long metadata and watermark requests may take.
@@ -311,19 +312,69 @@ impl StreamSink for KafkaStream {
             }
             producer.send(rec, Duration::from_secs(30))
         });
-        let mut out = Vec::with_capacity(records.len());
-        for result in futures::future::join_all(sends).await {
-            match result {
-                Ok(d) => out.push((d.partition as u32, d.offset as u64)),
-                Err((
-                    KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition),
-                    _,
-                )) => {
-                    return Err(StreamError::UnknownTopic(topic.to_string()));
+        let results = futures::future::join_all(sends).await;
+        delivered(topic, results.into_iter().map(|r| r.map_err(|(e, _)| e)))
+    }
+
+    async fn produce_ordered(
+        &self,
+        topic: &str,
+        records: Vec<ProduceRecord>,
+    ) -> Result<Durable, StreamError> {
+        let producer = self.producer()?;
+        let mut pending = Vec::with_capacity(records.len());
+        for r in &records {
+            let mut rec = FutureRecord::<[u8], [u8]>::to(topic).payload(&r.value[..]);
+            if let Some(k) = &r.key {
+                rec = rec.key(&k[..]);
+            }
+            if let Some(t) = r.timestamp {
+                rec = rec.timestamp(t);
+            }
+            // Enqueued now, in call order; a full queue waits for room (the same record is
+            // offered again, so the order holds).
+            loop {
+                match producer.send_result(rec) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        rec = back;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err((e, _)) => return Err(unavailable("producing to Kafka", &e)),
                 }
-                Err((e, _)) => return Err(unavailable("producing to Kafka", &e)),
             }
         }
-        Ok(out)
+        let topic = topic.to_string();
+        Ok(Box::pin(async move {
+            let results = futures::future::join_all(pending).await;
+            delivered(
+                &topic,
+                results.into_iter().map(|r| match r {
+                    Ok(delivery) => delivery.map_err(|(e, _)| e),
+                    Err(_) => Err(KafkaError::Canceled),
+                }),
+            )
+        }))
     }
+}
+
+/// Each record's (partition, offset), or the first failure.
+fn delivered(
+    topic: &str,
+    results: impl Iterator<Item = Result<rdkafka::producer::future_producer::Delivery, KafkaError>>,
+) -> Result<Vec<(u32, u64)>, StreamError> {
+    let mut out = Vec::new();
+    for result in results {
+        match result {
+            Ok(d) => out.push((d.partition as u32, d.offset as u64)),
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition)) => {
+                return Err(StreamError::UnknownTopic(topic.to_string()));
+            }
+            Err(e) => return Err(unavailable("producing to Kafka", &e)),
+        }
+    }
+    Ok(out)
 }

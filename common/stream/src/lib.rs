@@ -68,6 +68,12 @@ pub trait StreamReader: Send {
     ) -> Result<Vec<StreamRecord>, StreamError>;
 }
 
+/// Resolves once the records of a [`StreamSink::produce_ordered`] call are durable, with each
+/// one's (partition, offset).
+pub type Durable = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<(u32, u64)>, StreamError>> + Send + 'static>,
+>;
+
 #[async_trait]
 pub trait StreamSink: Send + Sync {
     /// Creates `topic` with `partitions` partitions; [`StreamError::TopicExists`] if it exists.
@@ -79,6 +85,19 @@ pub trait StreamSink: Send + Sync {
         topic: &str,
         records: Vec<ProduceRecord>,
     ) -> Result<Vec<(u32, u64)>, StreamError>;
+
+    /// Appends `records` after everything an earlier call appended, and returns as soon as
+    /// that order is fixed, with a future that resolves once they are durable. A producer can
+    /// keep several batches in flight this way and still have each key's records in order.
+    /// By default the records are durable when this returns.
+    async fn produce_ordered(
+        &self,
+        topic: &str,
+        records: Vec<ProduceRecord>,
+    ) -> Result<Durable, StreamError> {
+        let acks = self.produce(topic, records).await;
+        Ok(Box::pin(std::future::ready(acks)))
+    }
 }
 
 /// The partition a keyed record goes to (a stable hash of the key).
