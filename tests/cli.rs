@@ -51,6 +51,22 @@ fn bad_configuration_names_the_key() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("http.addr"));
+
+    // A collector node has no embedded stream: it must be told to write Kafka.
+    let out = Command::new(EDDY)
+        .args(["collector", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("collector.sink = \"embedded\" needs a node with an embedded stream"), "{err}");
+    let out = Command::new(EDDY)
+        .args(["collector", "--addr", "127.0.0.1:0"])
+        .env("EDDY_COLLECTOR__TRACKER__COOKIE_SAME_SITE", "None")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("collector.tracker.cookie_same_site"), "{err}");
 }
 
 #[test]
