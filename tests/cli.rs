@@ -59,7 +59,10 @@ fn bad_configuration_names_the_key() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("collector.sink = \"embedded\" needs a node with an embedded stream"), "{err}");
+    assert!(
+        err.contains("collector.sink = \"embedded\" needs a node with an embedded stream"),
+        "{err}"
+    );
     let out = Command::new(EDDY)
         .args(["collector", "--addr", "127.0.0.1:0"])
         .env("EDDY_COLLECTOR__TRACKER__COOKIE_SAME_SITE", "None")
