@@ -5,7 +5,9 @@ mod allocate;
 mod api;
 mod appender;
 mod fault;
+mod handoff;
 pub mod node;
+mod supervise;
 mod supervisor;
 mod task;
 
