@@ -7,6 +7,8 @@
 //! for the ids [`MessageDecoder::missing_schemas`] names, and handed over with
 //! [`MessageDecoder::add_schema`].
 
+mod datum;
+
 use std::collections::HashMap;
 
 use apache_avro::Schema;
@@ -21,6 +23,7 @@ use crate::flatten::Flattener;
 use crate::format::Record;
 use crate::format::avro::{AvroRow, to_json};
 use crate::format::json::kind;
+use datum::{DatumPlan, Slot};
 
 /// A message as the decoder sees it.
 pub struct Message<'a> {
@@ -43,6 +46,8 @@ enum Body {
     Json,
     Avro {
         source: AvroSource,
+        /// Compiled plans by schema id ([`INLINE`] for the inline schema).
+        plans: HashMap<u32, DatumPlan>,
         binary_as_string: bool,
     },
 }
@@ -97,9 +102,16 @@ fn body_of(format: &InputFormat, path: &str) -> Result<(Body, Option<Flattener>)
                     }
                 }
             };
+            let mut plans = HashMap::new();
+            if let AvroSource::Inline(schema) = &source
+                && let Some(plan) = DatumPlan::compile(schema)
+            {
+                plans.insert(INLINE, plan);
+            }
             Ok((
                 Body::Avro {
                     source,
+                    plans,
                     binary_as_string: *binary_as_string,
                 },
                 Flattener::new(flatten_spec.as_ref(), path)?,
@@ -191,11 +203,15 @@ impl MessageDecoder {
     pub fn add_schema(&mut self, id: u32, text: &str) -> Result<(), String> {
         if let Body::Avro {
             source: AvroSource::Registry { schemas, .. },
+            plans,
             ..
         } = &mut self.body
         {
             let schema = Schema::parse_str(text)
                 .map_err(|e| format!("schema {id} from the registry is not valid Avro: {e}"))?;
+            if let Some(plan) = DatumPlan::compile(&schema) {
+                plans.insert(id, plan);
+            }
             schemas.insert(id, schema);
         }
         Ok(())
@@ -206,6 +222,7 @@ impl MessageDecoder {
         BatchDecoder {
             decoder: self,
             readers: HashMap::new(),
+            slots: Vec::new(),
         }
     }
 
@@ -244,6 +261,14 @@ impl MessageDecoder {
 pub struct BatchDecoder<'d> {
     decoder: &'d MessageDecoder,
     readers: HashMap<u32, GenericDatumReader<'d>>,
+    /// Decoded values of the current datum (kept empty between messages, for its buffer).
+    slots: Vec<Slot<'static>>,
+}
+
+/// An empty vector of slots reusing `v`'s buffer, for values of another lifetime.
+fn recycle<'y>(mut v: Vec<Slot<'_>>) -> Vec<Slot<'y>> {
+    v.clear();
+    v.into_iter().map(|_| Slot::Null).collect()
 }
 
 /// Reader key of the inline schema.
@@ -269,6 +294,7 @@ impl BatchDecoder<'_> {
             },
             Body::Avro {
                 source,
+                plans,
                 binary_as_string,
             } => {
                 let (key, schema, mut datum): (u32, &Schema, &[u8]) = match source {
@@ -290,6 +316,20 @@ impl BatchDecoder<'_> {
                         }
                     }
                 };
+                if d.flattener.is_none()
+                    && d.wrapper.is_none()
+                    && let Some(plan) = plans.get(&key)
+                {
+                    let mut slots = recycle(std::mem::take(&mut self.slots));
+                    let result = match plan.decode(datum, &mut slots) {
+                        Ok(()) => sink(Record::Row(&plan.row(&slots, *binary_as_string))),
+                        Err(e) => sink(bad(format!(
+                            "Avro datum does not decode with the schema: {e}"
+                        ))),
+                    };
+                    self.slots = recycle(slots);
+                    return result;
+                }
                 let reader = match self.readers.entry(key) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {

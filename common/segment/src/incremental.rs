@@ -32,7 +32,7 @@ use columns::{MemNumeric, MemSketches, MemStringDim};
 pub use persist::persist;
 pub use spec::IndexSpec;
 
-use values::{add_to_sketch, apply_metric, intern_values};
+use values::{add_to_sketch, apply_metric, first_value, intern_values};
 
 /// One dimension value of the row being added.
 #[derive(Clone, Copy)]
@@ -95,6 +95,12 @@ impl IncrementalIndex {
             names_scratch: Vec::new(),
             str_scratch: Vec::new(),
         };
+        let rows = index.spec.row_capacity;
+        index.time.reserve(rows);
+        if index.spec.rollup {
+            index.row_hashes.reserve(rows);
+            index.table.reserve(rows, |_| 0);
+        }
         for d in index.spec.dimensions.clone() {
             index.add_dimension(&d);
         }
@@ -142,10 +148,17 @@ impl IncrementalIndex {
             ),
         };
         let rows = self.num_rows();
+        let room = self.spec.row_capacity.max(rows);
         let mut dim = dim;
         match &mut dim {
-            MemDim::String(s) => s.backfill_nulls(rows),
-            MemDim::Numeric(n) => n.backfill_nulls(rows),
+            MemDim::String(s) => {
+                s.reserve(room);
+                s.backfill_nulls(rows)
+            }
+            MemDim::Numeric(n) => {
+                n.reserve(room);
+                n.backfill_nulls(rows)
+            }
         }
         let position = self.dims.len();
         self.dims.push(dim);
@@ -163,10 +176,15 @@ impl IncrementalIndex {
     }
 
     fn add_metric(&mut self, m: &AggregatorSpec) {
+        let rows = self.spec.row_capacity;
         let numeric = |op, field: &Option<String>, kind| MemMetric::Numeric {
             op,
             field: field.clone(),
-            col: MemNumeric::new(kind),
+            col: {
+                let mut col = MemNumeric::new(kind);
+                col.reserve(rows);
+                col
+            },
         };
         let (metric, kind) = match m {
             AggregatorSpec::Count { .. } => (
@@ -321,7 +339,7 @@ impl IncrementalIndex {
             ),
         };
         if existing.is_none() {
-            self.append_row(time, row_index);
+            self.append_row(time);
         }
         self.update_metrics(row_index, row, existing.is_none(), &mut outcome);
         if existing.is_none() && self.spec.rollup {
@@ -393,7 +411,7 @@ impl IncrementalIndex {
             })
     }
 
-    fn append_row(&mut self, time: i64, row: usize) {
+    fn append_row(&mut self, time: i64) {
         if let Some(last) = self.time.longs.last()
             && *last > time
         {
@@ -405,7 +423,7 @@ impl IncrementalIndex {
             match (*key, dim) {
                 (DimKey::Ids(s, e), MemDim::String(d)) => {
                     let before = d.dict_bytes;
-                    d.push_row(row as u32, &self.id_scratch[s..e]);
+                    d.push_row(&self.id_scratch[s..e]);
                     self.bytes += 4 * (e - s) + 2 + (d.dict_bytes - before);
                 }
                 (DimKey::Long(v), MemDim::Numeric(n)) => {
@@ -436,17 +454,19 @@ impl IncrementalIndex {
             let name = &self.schema.columns[first_metric_column + m].name;
             match metric {
                 MemMetric::Numeric { op, field, col } => {
-                    if new_row {
-                        col.push_long(None);
-                        self.bytes += 8;
-                    }
                     let op = *op;
                     let value = match (op, field.as_deref()) {
                         (MetricOp::Count, _) => InputValue::Long(1),
                         (_, Some(f)) => input.get(f),
                         (_, None) => InputValue::Null,
                     };
-                    if let Err(e) = apply_metric(op, col, row, &value) {
+                    let applied = if new_row {
+                        self.bytes += 8;
+                        first_value(col, &value)
+                    } else {
+                        apply_metric(op, col, row, &value)
+                    };
+                    if let Err(e) = applied {
                         outcome.errors.push(format!("metric {name:?}: {e}"));
                     }
                 }

@@ -1,10 +1,14 @@
 //! In-memory columns of the incremental index and their read views. Dictionaries are in
-//! arrival order (not sorted); bitmaps grow as rows arrive, so filters work as on files.
+//! arrival order (not sorted). Bitmap indexes are not kept up to date row by row: the first
+//! query that needs one after rows arrived extends every bitmap of that dimension over the new
+//! rows in one pass, so adding a row touches no bitmap and filters still work as on files.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 use std::ops::{Bound, Range};
+use std::sync::{Mutex, OnceLock};
 
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use roaring::RoaringBitmap;
 
 use eddy_types::spec::ingest::MultiValueHandling;
@@ -20,51 +24,106 @@ fn block_bounds(block: usize, rows: usize) -> (usize, usize) {
     (start, (start + BLOCK_ROWS).min(rows))
 }
 
-/// A string dimension being built.
+/// A string dimension being built. Dictionary values live end to end in one arena (no
+/// allocation per value); the lookup table holds ids, hashed by their value.
 pub(crate) struct MemStringDim {
     pub handling: MultiValueHandling,
-    values: Vec<Option<Box<str>>>,
-    lookup: HashMap<Box<str>, u32>,
+    arena: String,
+    /// End of each id's value in the arena (id 0, null, is empty).
+    ends: Vec<u32>,
+    lookup: HashTable<Entry>,
+    hashes: Vec<u64>,
+    hasher: DefaultHashBuilder,
     /// One id per row while every row had at most one value.
     ids: Vec<u32>,
     /// Per-row offsets and ids once some row had several values.
     multi: Option<(Vec<u32>, Vec<u32>)>,
-    bitmaps: Vec<RoaringBitmap>,
+    bitmaps: LazyBitmaps,
+    has_nulls: bool,
     pub dict_bytes: usize,
+}
+
+/// A lookup table slot: the id and where its value is, so a probe reads the arena only.
+#[derive(Clone, Copy)]
+struct Entry {
+    id: u32,
+    start: u32,
+    len: u32,
+}
+
+/// One bitmap per dictionary id, built when read. `ready` holds them for the current rows;
+/// a new row moves them to `built` (with how many rows they cover) for the next read to extend.
+#[derive(Default)]
+struct LazyBitmaps {
+    ready: OnceLock<Vec<RoaringBitmap>>,
+    built: Mutex<(Vec<RoaringBitmap>, usize)>,
 }
 
 impl MemStringDim {
     pub fn new(handling: MultiValueHandling) -> Self {
         MemStringDim {
             handling,
-            values: vec![None],
-            lookup: HashMap::new(),
+            arena: String::new(),
+            ends: vec![0],
+            lookup: HashTable::new(),
+            hashes: vec![0],
+            hasher: DefaultHashBuilder::default(),
             ids: Vec::new(),
             multi: None,
-            bitmaps: vec![RoaringBitmap::new()],
+            bitmaps: LazyBitmaps::default(),
+            has_nulls: false,
             dict_bytes: 0,
         }
     }
 
+    /// Room for `rows` rows of one value each.
+    pub fn reserve(&mut self, rows: usize) {
+        self.ids.reserve(rows);
+    }
+
+    fn text(&self, id: u32) -> &str {
+        let id = id as usize;
+        &self.arena[self.ends[id - 1] as usize..self.ends[id] as usize]
+    }
+
+    fn find(&self, v: &str, hash: u64) -> Option<u32> {
+        let arena = self.arena.as_bytes();
+        let v = v.as_bytes();
+        self.lookup
+            .find(hash, |e| {
+                e.len as usize == v.len() && &arena[e.start as usize..][..v.len()] == v
+            })
+            .map(|e| e.id)
+    }
+
     pub fn intern(&mut self, v: &str) -> u32 {
-        if let Some(id) = self.lookup.get(v) {
-            return *id;
+        let hash = self.hasher.hash_one(v);
+        if let Some(id) = self.find(v, hash) {
+            return id;
         }
-        let id = self.values.len() as u32;
-        let boxed: Box<str> = v.into();
-        self.dict_bytes += v.len() * 2 + 48;
-        self.values.push(Some(boxed.clone()));
-        self.lookup.insert(boxed, id);
-        self.bitmaps.push(RoaringBitmap::new());
+        let id = self.ends.len() as u32;
+        let entry = Entry {
+            id,
+            start: self.arena.len() as u32,
+            len: v.len() as u32,
+        };
+        self.arena.push_str(v);
+        self.ends.push(self.arena.len() as u32);
+        self.hashes.push(hash);
+        // Value bytes, its end and hash, and a table slot.
+        self.dict_bytes += v.len() + 4 + 8 + 16;
+        let hashes = &self.hashes;
+        self.lookup
+            .insert_unique(hash, entry, |e| hashes[e.id as usize]);
         id
     }
 
     pub fn value_of(&self, id: u32) -> Option<&str> {
-        self.values.get(id as usize).and_then(|v| v.as_deref())
+        (id != 0 && (id as usize) < self.ends.len()).then(|| self.text(id))
     }
 
     pub fn num_ids(&self) -> usize {
-        self.values.len()
+        self.ends.len()
     }
 
     pub fn is_multi(&self) -> bool {
@@ -80,7 +139,8 @@ impl MemStringDim {
     }
 
     /// Appends a row with `ids` (never empty: null rows pass `[0]`).
-    pub fn push_row(&mut self, row: u32, ids: &[u32]) {
+    pub fn push_row(&mut self, ids: &[u32]) {
+        self.bitmaps.stale(self.num_rows());
         if ids.len() > 1 && self.multi.is_none() {
             let offsets: Vec<u32> = (0..=self.ids.len() as u32).collect();
             self.multi = Some((offsets, std::mem::take(&mut self.ids)));
@@ -92,22 +152,56 @@ impl MemStringDim {
                 offsets.push(values.len() as u32);
             }
         }
-        for id in ids {
-            self.bitmaps[*id as usize].insert(row);
+        self.has_nulls |= ids[0] == 0;
+    }
+
+    fn num_rows(&self) -> usize {
+        match &self.multi {
+            None => self.ids.len(),
+            Some((offsets, _)) => offsets.len() - 1,
         }
+    }
+
+    /// Whether some row has no value.
+    pub fn has_nulls(&self) -> bool {
+        self.has_nulls
     }
 
     /// Gives `rows` existing rows a null value (for a dimension discovered late).
     pub fn backfill_nulls(&mut self, rows: usize) {
+        self.bitmaps.stale(self.num_rows());
         self.ids.resize(rows, 0);
-        if rows > 0 {
-            self.bitmaps[0].insert_range(0..rows as u32);
-        }
+        self.has_nulls |= rows > 0;
+    }
+
+    /// The bitmaps of every id over every row, extending what an earlier read built.
+    fn bitmaps(&self) -> &[RoaringBitmap] {
+        self.bitmaps.ready.get_or_init(|| {
+            let mut built = self.bitmaps.built.lock().unwrap_or_else(|p| p.into_inner());
+            let (mut bitmaps, from) = std::mem::take(&mut *built);
+            bitmaps.resize_with(self.num_ids(), RoaringBitmap::new);
+            let rows = self.num_rows();
+            match &self.multi {
+                None => {
+                    for (row, id) in self.ids.iter().enumerate().skip(from) {
+                        bitmaps[*id as usize].insert(row as u32);
+                    }
+                }
+                Some(_) => {
+                    for row in from..rows {
+                        for id in self.row_ids(row) {
+                            bitmaps[*id as usize].insert(row as u32);
+                        }
+                    }
+                }
+            }
+            bitmaps
+        })
     }
 
     pub fn sorted_order(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (1..self.values.len() as u32).collect();
-        order.sort_unstable_by(|a, b| self.values[*a as usize].cmp(&self.values[*b as usize]));
+        let mut order: Vec<u32> = (1..self.ends.len() as u32).collect();
+        order.sort_unstable_by(|a, b| self.text(*a).cmp(self.text(*b)));
         order
     }
 
@@ -121,7 +215,7 @@ impl MemStringDim {
 
 impl StringColumn for MemStringDim {
     fn cardinality(&self) -> u32 {
-        self.values.len() as u32
+        self.ends.len() as u32
     }
 
     fn is_sorted(&self) -> bool {
@@ -139,15 +233,13 @@ impl StringColumn for MemStringDim {
     fn lookup(&self, value: Option<&str>) -> Result<Option<u32>> {
         Ok(match value {
             None => Some(0),
-            Some(v) => self.lookup.get(v).copied(),
+            Some(v) => self.find(v, self.hasher.hash_one(v)),
         })
     }
 
     fn for_each_value(&self, f: &mut dyn FnMut(u32, &str)) -> Result<()> {
-        for (id, v) in self.values.iter().enumerate().skip(1) {
-            if let Some(v) = v {
-                f(id as u32, v);
-            }
+        for id in 1..self.ends.len() as u32 {
+            f(id, self.text(id));
         }
         Ok(())
     }
@@ -158,7 +250,7 @@ impl StringColumn for MemStringDim {
 
     fn bitmap(&self, id: u32) -> Result<Cow<'_, RoaringBitmap>> {
         Ok(self
-            .bitmaps
+            .bitmaps()
             .get(id as usize)
             .map_or_else(|| Cow::Owned(RoaringBitmap::new()), Cow::Borrowed))
     }
@@ -212,6 +304,15 @@ impl StringColumn for MemStringDim {
     }
 }
 
+impl LazyBitmaps {
+    /// Rows are about to change: keep what was built (covering `rows` rows) for extending.
+    fn stale(&mut self, rows: usize) {
+        if let Some(ready) = self.ready.take() {
+            *self.built.get_mut().unwrap_or_else(|p| p.into_inner()) = (ready, rows);
+        }
+    }
+}
+
 /// A numeric column being built: a dimension, or a metric updated in place by rollup.
 pub(crate) struct MemNumeric {
     pub kind: NumKind,
@@ -227,6 +328,14 @@ impl MemNumeric {
             longs: Vec::new(),
             doubles: Vec::new(),
             nulls: RoaringBitmap::new(),
+        }
+    }
+
+    /// Room for `rows` rows.
+    pub fn reserve(&mut self, rows: usize) {
+        match self.kind {
+            NumKind::Long => self.longs.reserve(rows),
+            _ => self.doubles.reserve(rows),
         }
     }
 

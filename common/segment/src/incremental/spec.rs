@@ -18,6 +18,9 @@ pub struct IndexSpec {
     pub rollup: bool,
     /// Where `__time` sorts among the declared dimensions; `Some(0)` is Druid's default.
     pub time_position: Option<usize>,
+    /// Rows the index expects to hold before it is persisted: columns reserve room for them
+    /// up front, so growing never copies (untouched room costs address space, not memory).
+    pub row_capacity: usize,
 }
 
 impl IndexSpec {
@@ -43,6 +46,16 @@ impl IndexSpec {
             query_granularity: ds.granularity_spec.query_granularity,
             rollup: ds.granularity_spec.rollup,
             time_position,
+            row_capacity: 0,
         }
     }
+
+    /// The same spec reserving room for `rows` rows per index (at most [`MAX_ROW_CAPACITY`]).
+    pub fn with_row_capacity(mut self, rows: usize) -> Self {
+        self.row_capacity = rows.min(MAX_ROW_CAPACITY);
+        self
+    }
 }
+
+/// The most rows an index reserves room for.
+pub const MAX_ROW_CAPACITY: usize = 4 << 20;

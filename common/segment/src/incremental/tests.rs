@@ -180,3 +180,42 @@ fn bad_numbers_are_reported_and_nulled() {
     let rows = crate::dump::rows(&index).unwrap();
     assert_eq!(rows[0]["n"], Value::Null);
 }
+
+/// Bitmaps are built when read and extended when rows arrive between reads: each read sees
+/// exactly the rows added so far, for single values, multi-values, nulls and a dimension
+/// discovered after rows were added.
+#[test]
+fn bitmaps_follow_rows_added_between_reads() {
+    use crate::reader::{ColumnRef, StringColumn};
+    let ds = schema(json!({
+        "dataSource": "t",
+        "timestampSpec": {"column": "ts"},
+        "dimensionsSpec": {"dimensions": []},
+        "metricsSpec": [{"type": "count", "name": "count"}],
+        "granularitySpec": {"rollup": false}
+    }));
+    let mut index = IncrementalIndex::new(seg_id(), IndexSpec::from_data_schema(&ds));
+    let rows_of = |index: &IncrementalIndex, dim: &str, value: Option<&str>| -> Vec<u32> {
+        let Some(ColumnRef::String(col)) = index.column(dim) else {
+            panic!("no string column {dim}");
+        };
+        match col.lookup(value).unwrap() {
+            Some(id) => col.bitmap(id).unwrap().iter().collect(),
+            None => Vec::new(),
+        }
+    };
+    index.add(T0, &row(json!({"a": "x"})));
+    index.add(T0, &row(json!({"a": "y"})));
+    assert_eq!(rows_of(&index, "a", Some("x")), [0]);
+    index.add(T0, &row(json!({"a": "x"})));
+    index.add(T0, &row(json!({"b": "late"})));
+    assert_eq!(rows_of(&index, "a", Some("x")), [0, 2]);
+    assert_eq!(rows_of(&index, "a", None), [3]);
+    assert_eq!(rows_of(&index, "b", None), [0, 1, 2]);
+    assert_eq!(rows_of(&index, "b", Some("late")), [3]);
+    index.add(T0, &row(json!({"a": ["y", "z"], "b": "late"})));
+    assert_eq!(rows_of(&index, "a", Some("y")), [1, 4]);
+    assert_eq!(rows_of(&index, "a", Some("z")), [4]);
+    assert_eq!(rows_of(&index, "b", Some("late")), [3, 4]);
+    assert!(index.column_stats("b").unwrap().has_nulls);
+}

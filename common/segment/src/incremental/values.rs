@@ -104,6 +104,28 @@ pub(super) fn apply_metric(
     Ok(())
 }
 
+/// Starts a new row's metric with its first value (null when there is none or it does not
+/// read; the error is returned after the null is in place).
+pub(super) fn first_value(col: &mut MemNumeric, value: &InputValue<'_>) -> Result<(), String> {
+    match col.kind {
+        NumKind::Long => match value.as_long() {
+            Ok(v) => col.push_long(v),
+            Err(e) => {
+                col.push_long(None);
+                return Err(e);
+            }
+        },
+        _ => match value.as_double() {
+            Ok(v) => col.push_double(v),
+            Err(e) => {
+                col.push_double(None);
+                return Err(e);
+            }
+        },
+    }
+    Ok(())
+}
+
 pub(super) fn add_to_sketch(sketch: &mut Hll, value: &InputValue<'_>) {
     match value {
         InputValue::Null => {}

@@ -53,9 +53,7 @@ impl SegmentReader for IncrementalIndex {
                         .filter_map(|id| d.value_of(id))
                         .collect();
                     values.sort_unstable();
-                    let has_nulls = crate::reader::StringColumn::bitmap(d, 0)
-                        .map(|b| !b.is_empty())
-                        .unwrap_or(false);
+                    let has_nulls = d.has_nulls();
                     ColumnStats {
                         cardinality: Some(values.len() as u64),
                         min_value: values.first().map(|s| s.to_string()),
