@@ -170,6 +170,7 @@ pub async fn start_standalone(
         max_bytes_in_memory: config.stream.max_bytes_in_memory,
         shutdown: shutdown.child(),
         kafka: Default::default(),
+        tasks: tasks.stream_tasks(),
     }))
     .await;
     let stop_supervisors = {

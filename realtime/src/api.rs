@@ -63,17 +63,20 @@ fn status_json(r: &TaskRunner, t: &TaskRecord) -> Value {
     let live = r.live(&t.id);
     let (progress, row_stats, parse_errors) = match &live {
         Some(l) => (l.progress(), l.row_stats().to_json(), l.parse_errors()),
-        None => (
-            t.report.get("progress").cloned().unwrap_or(Value::Null),
-            t.report
-                .pointer("/rowStats/buildSegments")
-                .cloned()
-                .unwrap_or(Value::Null),
-            t.report
-                .pointer("/unparseableEvents/buildSegments")
-                .cloned()
-                .unwrap_or(json!([])),
-        ),
+        None => {
+            let report = stored_or_stream_report(r, t);
+            (
+                report.get("progress").cloned().unwrap_or(Value::Null),
+                report
+                    .pointer("/rowStats/buildSegments")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                report
+                    .pointer("/unparseableEvents/buildSegments")
+                    .cloned()
+                    .unwrap_or(json!([])),
+            )
+        }
     };
     let state = state_name(t.state);
     json!({
@@ -95,6 +98,17 @@ fn status_json(r: &TaskRunner, t: &TaskRecord) -> Value {
     })
 }
 
+/// A finished task's stored report, or a running realtime task's live one.
+fn stored_or_stream_report(r: &TaskRunner, t: &TaskRecord) -> Value {
+    match t.state {
+        TaskState::Running => r
+            .stream_tasks()
+            .report(t.id.as_str())
+            .unwrap_or_else(|| t.report.clone()),
+        _ => t.report.clone(),
+    }
+}
+
 async fn status(
     State(r): State<Arc<TaskRunner>>,
     Path(id): Path<String>,
@@ -112,7 +126,7 @@ async fn reports(
     let t = record(&r, &id)?;
     let payload = match r.live(&id) {
         Some(l) => l.report("BUILD_SEGMENTS", None),
-        None => t.report.clone(),
+        None => stored_or_stream_report(&r, &t),
     };
     Ok(Json(
         json!({"ingestionStatsAndErrors": {"taskId": id, "payload": payload, "type": "ingestionStatsAndErrors"}}),

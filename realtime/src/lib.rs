@@ -28,6 +28,7 @@ use eddy_types::{ErrorCode, HasErrorCode, TaskId};
 pub use api::router;
 pub use batch::DEFAULT_MAX_ROWS_IN_MEMORY;
 use live::LiveTask;
+use stream::LiveTasks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
@@ -77,6 +78,8 @@ pub struct TaskRunner {
     config: TaskRunnerConfig,
     work_dir: PathBuf,
     live: Mutex<HashMap<TaskId, Arc<LiveTask>>>,
+    /// Realtime tasks of the stream supervisors (listed with the batch tasks).
+    stream_tasks: Arc<LiveTasks>,
     shutdown: Shutdown,
 }
 
@@ -103,14 +106,16 @@ impl TaskRunner {
             .collect();
         for t in interrupted {
             let duration = clock.now_ms() - t.created;
+            let error = if t.kind == stream::TASK_KIND {
+                "interrupted: the node stopped while the task was running; its supervisor reads the rows again from the committed offsets"
+            } else {
+                "interrupted: the node stopped while the task was running; submit it again"
+            };
             meta.apply(Command::UpdateTask {
                 id: t.id.clone(),
                 state: TaskState::Failed,
                 duration: Some(duration),
-                error: Some(
-                    "interrupted: the node stopped while the task was running; submit it again"
-                        .into(),
-                ),
+                error: Some(error.into()),
                 report: t.report.clone(),
             })
             .await?;
@@ -123,6 +128,7 @@ impl TaskRunner {
             work_dir: config.work_dir.clone(),
             config,
             live: Mutex::new(HashMap::new()),
+            stream_tasks: Arc::default(),
             shutdown,
         }))
     }
@@ -248,15 +254,22 @@ impl TaskRunner {
             .cloned()
     }
 
-    /// Asks a running task to stop; it fails with "shut down".
+    /// The realtime tasks running here; the stream supervisors register theirs in it.
+    pub fn stream_tasks(&self) -> Arc<LiveTasks> {
+        self.stream_tasks.clone()
+    }
+
+    /// Asks a running task to stop: a batch task fails with "shut down"; a realtime task hands
+    /// off what it read now and its supervisor starts the next one.
     pub fn shutdown_task(&self, id: &TaskId) -> Result<(), TaskError> {
-        match self.live(id) {
-            Some(l) => {
-                l.cancel();
-                Ok(())
-            }
-            None => Err(TaskError::NotFound(format!("task {id} is not running"))),
+        if let Some(l) = self.live(id) {
+            l.cancel();
+            return Ok(());
         }
+        if self.stream_tasks.hand_off(id.as_str()) {
+            return Ok(());
+        }
+        Err(TaskError::NotFound(format!("task {id} is not running")))
     }
 
     pub fn metadata(&self) -> &Arc<dyn MetadataStore> {

@@ -7,6 +7,7 @@ mod appender;
 mod fault;
 mod handoff;
 pub mod node;
+mod record;
 mod supervise;
 mod supervisor;
 mod task;
@@ -25,6 +26,7 @@ use eddy_types::spec::supervisor::SupervisorSpec;
 pub use allocate::Allocator;
 pub use api::{StreamApi, stream_router, supervisor_router};
 pub use node::RealtimeNode;
+pub use record::{KIND as TASK_KIND, LiveTasks};
 pub use supervisor::{SupervisorError, Supervisors};
 
 /// What every realtime task of this node shares.
@@ -43,6 +45,8 @@ pub struct StreamContext {
     pub shutdown: Shutdown,
     /// Kafka clients by their properties.
     pub kafka: Mutex<HashMap<String, Arc<dyn StreamSource>>>,
+    /// The realtime tasks running here, for the task API.
+    pub tasks: Arc<LiveTasks>,
 }
 
 impl StreamContext {

@@ -19,12 +19,13 @@ use eddy_ingest::stats::{Keep, ParseErrors};
 use eddy_ingest::{Processed, RowPipeline, RowStats};
 use eddy_segment::IndexSpec;
 use eddy_segment::input::InputRow;
-use eddy_stream::{StreamError, StreamRecord, StreamSource};
+use eddy_stream::{StreamError, StreamReader, StreamRecord, StreamSource};
 use eddy_types::spec::supervisor::SupervisorSpec;
 
 use super::StreamContext;
 use super::appender::{Added, Appender};
 use super::handoff::publish;
+use super::record;
 use crate::batch::row_text;
 use crate::metrics;
 
@@ -145,6 +146,10 @@ struct Indexer<'a> {
     appender: &'a mut Appender,
     /// Rows before this time are late, after that one early (thrown away).
     window: (i64, i64),
+    /// The clock when the batch started (for allocating time chunks).
+    now: i64,
+    /// Rows indexed in this batch, added to the shared stats when it ends.
+    processed: u64,
 }
 
 impl Indexer<'_> {
@@ -169,13 +174,11 @@ impl Indexer<'_> {
                     self.thrown_away(None, None);
                     return Ok(());
                 }
-                match self.appender.add(time, &row, self.ctx.clock.now_ms())? {
+                match self.appender.add(time, &row, self.now)? {
                     Added::Indexed { errors } => {
-                        let mut s = lock(&self.state.stats);
-                        s.processed += 1;
+                        self.processed += 1;
                         if !errors.is_empty() {
-                            s.processed_with_error += 1;
-                            drop(s);
+                            lock(&self.state.stats).processed_with_error += 1;
                             lock(&self.state.errors).record(
                                 "processedWithError",
                                 &row_text(&row),
@@ -196,6 +199,13 @@ impl Indexer<'_> {
     fn batch(&mut self, records: &[StreamRecord]) -> Result<(), String> {
         let bytes: u64 = records.iter().map(|r| r.value.len() as u64).sum();
         lock(&self.state.stats).processed_bytes += bytes;
+        self.now = self.ctx.clock.now_ms();
+        let result = self.decode_batch(records, bytes);
+        lock(&self.state.stats).processed += std::mem::take(&mut self.processed);
+        result
+    }
+
+    fn decode_batch(&mut self, records: &[StreamRecord], bytes: u64) -> Result<(), String> {
         let (decoder, spec) = (self.decoder, self.spec);
         let mut failure: Option<String> = None;
         let mut sink = |rec: Record<'_>| -> Result<(), eddy_ingest::IngestError> {
@@ -287,7 +297,10 @@ async fn fetch_schemas(
 enum End {
     /// Published; the next generation starts where this one ended.
     HandedOff,
+    /// Told to stop; what was read is published.
     Stopped,
+    /// Told to stop without publishing (the rows are read again from the committed offsets).
+    Abandoned,
     /// The topic was deleted; what was read from it is published (it can never be read again).
     TopicGone(String),
 }
@@ -302,7 +315,7 @@ pub async fn run_group(
     loop {
         match generation(&ctx, &spec, &state, &mut stop).await? {
             End::HandedOff => continue,
-            End::Stopped => return Ok(()),
+            End::Stopped | End::Abandoned => return Ok(()),
             End::TopicGone(topic) => {
                 return Err(format!(
                     "topic {topic:?} does not exist any more; the rows read from it were handed off"
@@ -382,6 +395,30 @@ async fn generation(
     state.sample(began);
     *lock(&state.starting_offsets) = start.clone();
     *lock(&state.current_offsets) = start.clone();
+    record::started(ctx, spec, state, &task_id, &start).await;
+    let result = index(ctx, spec, state, stop, reader.as_mut(), start, expected).await;
+    let (published, error) = match &result {
+        Ok(End::Abandoned) => (false, None),
+        Ok(_) => (true, None),
+        Err(e) => (false, Some(e.clone())),
+    };
+    record::ended(ctx, &task_id, published, error).await;
+    result
+}
+
+/// Reads, indexes and persists until the task ends, then publishes (or abandons) what it read.
+async fn index(
+    ctx: &Arc<StreamContext>,
+    spec: &Arc<SupervisorSpec>,
+    state: &Arc<GroupState>,
+    stop: &mut watch::Receiver<Stop>,
+    reader: &mut dyn StreamReader,
+    start: BTreeMap<u32, u64>,
+    expected: BTreeMap<u32, Option<u64>>,
+) -> Result<End, String> {
+    let s = &spec.settings;
+    let began = state.started.load(Ordering::Relaxed);
+    let task_id = lock(&state.task_id).clone();
     let schema = &spec.data_schema;
     let pipeline = RowPipeline::new(schema, None).map_err(|e| e.to_string())?;
     let mut decoder =
@@ -422,7 +459,7 @@ async fn generation(
         match mode {
             Stop::Abandon => {
                 appender.abandon();
-                break Ok(End::Stopped);
+                break Ok(End::Abandoned);
             }
             Stop::Publish => {
                 break publish(ctx, spec, state, &mut appender, &expected, &current)
@@ -459,6 +496,8 @@ async fn generation(
                     decoder: decoder.as_ref(),
                     appender: &mut appender,
                     window,
+                    now: 0,
+                    processed: 0,
                 }
                 .batch(&records)
             });

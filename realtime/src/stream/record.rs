@@ -1,0 +1,171 @@
+//! Realtime tasks in the task list. Each generation of a task group is one Druid task
+//! (`index_kafka`): stored in metadata as RUNNING when it starts and updated to SUCCESS or
+//! FAILED when it ends, so `/druid/indexer/v1/tasks`, `/task/{id}/status` and `sys.tasks` show
+//! them next to batch tasks. While one runs, its row counts come live from the group.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use eddy_ingest::stats::RowStats;
+use eddy_meta::{Command, TaskRecord, TaskState};
+use eddy_types::TaskId;
+use eddy_types::spec::supervisor::SupervisorSpec;
+
+use super::StreamContext;
+use super::task::GroupState;
+
+/// The Druid task type of realtime tasks.
+pub const KIND: &str = "index_kafka";
+
+/// Running realtime tasks of this node: each task's group and the group's counts when the task
+/// started (the group's counts run on across its tasks).
+#[derive(Default)]
+pub struct LiveTasks {
+    tasks: Mutex<HashMap<String, (Arc<GroupState>, RowStats)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn since(now: RowStats, base: RowStats) -> RowStats {
+    RowStats {
+        processed: now.processed - base.processed,
+        processed_with_error: now.processed_with_error - base.processed_with_error,
+        unparseable: now.unparseable - base.unparseable,
+        thrown_away: now.thrown_away - base.thrown_away,
+        processed_bytes: now.processed_bytes - base.processed_bytes,
+    }
+}
+
+/// Druid's ingestion report for a realtime task: row counts and the last parse errors.
+fn report(state: &GroupState, base: RowStats) -> Value {
+    let rows = since(state.row_stats(), base);
+    json!({
+        "ingestionState": "BUILD_SEGMENTS",
+        "rowStats": {"buildSegments": rows.to_json()},
+        "unparseableEvents": {"buildSegments": lock(&state.errors).to_json()},
+    })
+}
+
+impl LiveTasks {
+    /// The live report of a running realtime task.
+    pub fn report(&self, id: &str) -> Option<Value> {
+        let tasks = lock(&self.tasks);
+        let (state, base) = tasks.get(id)?;
+        Some(report(state, *base))
+    }
+
+    /// Asks a running realtime task to hand off now; false when no such task runs here.
+    pub fn hand_off(&self, id: &str) -> bool {
+        match lock(&self.tasks).get(id) {
+            Some((state, _)) => {
+                state
+                    .handoff_requested
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The task's payload as `/task/{id}` shows it.
+fn payload(spec: &SupervisorSpec, id: &str, group: u32, start: &BTreeMap<u32, u64>) -> Value {
+    let topic = &spec.settings.topic;
+    let offsets: serde_json::Map<String, Value> = start
+        .iter()
+        .map(|(p, o)| (p.to_string(), json!(o)))
+        .collect();
+    json!({
+        "type": KIND,
+        "id": id,
+        "groupId": format!("{KIND}_{}", spec.datasource()),
+        "dataSource": spec.datasource(),
+        "supervisorId": spec.datasource(),
+        "dataSchema": spec.raw.get("dataSchema"),
+        "tuningConfig": spec.raw.get("tuningConfig"),
+        "ioConfig": {
+            "type": "kafka",
+            "taskGroupId": group,
+            "topic": topic,
+            "startSequenceNumbers": {"type": "start", "stream": topic,
+                "partitionSequenceNumberMap": offsets},
+        },
+    })
+}
+
+async fn apply(ctx: &StreamContext, cmd: Command) {
+    if let Err(e) = ctx.meta.apply(cmd).await {
+        tracing::warn!(error = %e, "cannot record a realtime task in metadata");
+    }
+}
+
+/// Records a starting task. (Tasks metadata still shows running when the node starts were cut
+/// short by a stop; the task runner marks them FAILED then.)
+pub(super) async fn started(
+    ctx: &StreamContext,
+    spec: &SupervisorSpec,
+    state: &Arc<GroupState>,
+    id: &str,
+    start: &BTreeMap<u32, u64>,
+) {
+    let Ok(task_id) = TaskId::new(id) else {
+        return;
+    };
+    lock(&ctx.tasks.tasks).insert(id.to_string(), (state.clone(), state.row_stats()));
+    apply(
+        ctx,
+        Command::PutTask {
+            task: Box::new(TaskRecord {
+                id: task_id,
+                kind: KIND.into(),
+                datasource: spec.datasource().clone(),
+                state: TaskState::Running,
+                created: state.started.load(std::sync::atomic::Ordering::Relaxed),
+                duration: None,
+                error: None,
+                report: json!({}),
+                spec: payload(spec, id, state.group, start),
+            }),
+        },
+    )
+    .await;
+}
+
+/// Records how a task ended: SUCCESS when what it read was published, FAILED with the reason
+/// otherwise (its rows are read again by the next task).
+pub(super) async fn ended(ctx: &StreamContext, id: &str, published: bool, error: Option<String>) {
+    let Some((state, base)) = lock(&ctx.tasks.tasks).remove(id) else {
+        return;
+    };
+    let Ok(task_id) = TaskId::new(id) else {
+        return;
+    };
+    let began = state.started.load(std::sync::atomic::Ordering::Relaxed);
+    let error = match (published, error) {
+        (true, _) => None,
+        (false, Some(e)) => Some(e),
+        (false, None) => Some(
+            "stopped without publishing (the supervisor was reset or its node stopped); its supervisor reads the rows again from the committed offsets"
+                .into(),
+        ),
+    };
+    apply(
+        ctx,
+        Command::UpdateTask {
+            id: task_id,
+            state: if published {
+                TaskState::Success
+            } else {
+                TaskState::Failed
+            },
+            duration: Some((ctx.clock.now_ms() - began).max(0)),
+            error,
+            report: report(&state, base),
+        },
+    )
+    .await;
+}
