@@ -573,3 +573,87 @@ async fn realtime_tasks_are_listed_with_their_rows() {
     wait_totals(&node, (40, sum_range(1, 40)), Duration::from_secs(30)).await;
     node.stop().await;
 }
+
+/// Spills are merged at hand-off: a task that persisted many small parts of one time chunk
+/// publishes one segment, with rows that roll up across parts combined, and the totals never
+/// change on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spills_are_merged_into_one_segment_at_hand_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path()).await;
+    let spec = json!({"type": "kafka", "spec": {
+        "dataSchema": {
+            "dataSource": "merged",
+            "timestampSpec": {"column": "ts", "format": "iso"},
+            "dimensionsSpec": {"dimensions": ["page"]},
+            "metricsSpec": [{"type": "count", "name": "count"},
+                {"type": "longSum", "name": "uids", "fieldName": "uid"},
+                {"type": "hyperUnique", "name": "users", "fieldName": "uid"}],
+            "granularitySpec": {"segmentGranularity": "day", "queryGranularity": "hour", "rollup": true}},
+        "ioConfig": {"type": "kafka", "topic": "merged", "inputFormat": {"type": "json"},
+            "useEarliestOffset": true, "taskCount": 1},
+        "tuningConfig": {"type": "kafka", "maxRowsInMemory": 5}}});
+    node.post(
+        "/eddy/v1/streams",
+        &json!({"topic": "merged", "partitions": 1}),
+    )
+    .await;
+    let (status, body) = node.post(SUP, &spec).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let query = "SELECT SUM(\"count\") AS n, SUM(uids) AS s, APPROX_COUNT_DISTINCT_BUILTIN(users) AS u FROM merged";
+    let totals = || async { sql(&node, query).await[0].clone() };
+    // Six batches of ten events over seven pages of one hour: each batch rolls up to seven
+    // rows and spills (maxRowsInMemory 5), so six parts hold the chunk.
+    for batch in 0..6u64 {
+        produce(
+            &node,
+            "merged",
+            &events(1 + batch * 10, 10).replace("T11:", "T10:"),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while totals().await["n"] != (batch + 1) * 10 {
+            assert!(Instant::now() < deadline, "batch {batch} not indexed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let parts = sql(
+        &node,
+        "SELECT COUNT(*) AS n FROM sys.segments WHERE datasource = 'merged' AND is_realtime = 1",
+    )
+    .await;
+    assert!(
+        parts[0]["n"].as_u64().unwrap() >= 6,
+        "the chunk is held in several parts before hand-off: {parts}"
+    );
+    let before = totals().await;
+    assert_eq!(before["s"], sum_range(1, 60));
+    node.post(&format!("{SUP}/merged/taskGroups/handoff"), &json!({}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert_eq!(totals().await, before, "totals change during hand-off");
+        let published = sql(
+            &node,
+            "SELECT COUNT(*) AS n, SUM(num_rows) AS r FROM sys.segments WHERE datasource = 'merged' AND is_published = 1",
+        )
+        .await;
+        let served = sql(
+            &node,
+            "SELECT COUNT(*) AS n FROM sys.server_segments WHERE server LIKE '%-historical' AND segment_id LIKE 'merged_%'",
+        )
+        .await;
+        if published[0]["n"] == 1 && served[0]["n"] == 1 {
+            // Seven pages: the six parts' rows rolled up into one row per page.
+            assert_eq!(published[0]["r"], 7, "{published}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hand-off did not finish: {published} {served}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(totals().await, before);
+    node.stop().await;
+}

@@ -8,6 +8,7 @@
 //! later (null for older rows) leaves older rows' hashes valid.
 
 mod columns;
+mod merge;
 mod persist;
 mod spec;
 mod values;
@@ -285,6 +286,17 @@ impl IncrementalIndex {
     /// Adds a row with event time `timestamp` (ms); the index truncates it to the query
     /// granularity.
     pub fn add(&mut self, timestamp: i64, row: &dyn InputRow) -> AddOutcome {
+        self.add_row(timestamp, row, None)
+    }
+
+    /// Adds a row; `combined` holds already aggregated metric values (one per metric, from
+    /// an earlier persist of this spec) to fold in instead of aggregating `row`'s fields.
+    fn add_row(
+        &mut self,
+        timestamp: i64,
+        row: &dyn InputRow,
+        combined: Option<&[Combined<'_>]>,
+    ) -> AddOutcome {
         let mut outcome = AddOutcome::default();
         if self.spec.discover {
             self.discover(row);
@@ -341,7 +353,10 @@ impl IncrementalIndex {
         if existing.is_none() {
             self.append_row(time);
         }
-        self.update_metrics(row_index, row, existing.is_none(), &mut outcome);
+        match combined {
+            None => self.update_metrics(row_index, row, existing.is_none(), &mut outcome),
+            Some(values) => self.combine_metrics(row_index, values, existing.is_none()),
+        }
         if existing.is_none() && self.spec.rollup {
             self.row_hashes.push(hash);
             let hashes = &self.row_hashes;
@@ -479,6 +494,52 @@ impl IncrementalIndex {
                     self.bytes += col.sketches[row].heap_bytes().saturating_sub(before)
                         + if new_row { 32 } else { 0 };
                 }
+            }
+        }
+    }
+}
+
+/// An aggregated metric value read back from a persisted index.
+pub(crate) enum Combined<'a> {
+    Value(InputValue<'a>),
+    Sketch(&'a Hll),
+}
+
+impl IncrementalIndex {
+    /// Folds aggregated values into a row's metrics: counts and sums add, minima and maxima
+    /// keep theirs, sketches union.
+    fn combine_metrics(&mut self, row: usize, values: &[Combined<'_>], new_row: bool) {
+        for (metric, value) in self.metrics.iter_mut().zip(values) {
+            match (metric, value) {
+                (MemMetric::Numeric { op, col, .. }, Combined::Value(v)) => {
+                    let op = match op {
+                        MetricOp::Count => MetricOp::Sum,
+                        other => *other,
+                    };
+                    // Values read back from a column of the same type always fit.
+                    let _ = if new_row {
+                        self.bytes += 8;
+                        first_value(col, v)
+                    } else {
+                        apply_metric(op, col, row, v)
+                    };
+                }
+                (MemMetric::Sketch { col, .. }, Combined::Sketch(h)) => {
+                    if new_row {
+                        col.sketches.push(Hll::new());
+                        self.bytes += 32;
+                    }
+                    let before = col.sketches[row].heap_bytes();
+                    col.sketches[row].merge(h);
+                    self.bytes += col.sketches[row].heap_bytes().saturating_sub(before);
+                }
+                (MemMetric::Numeric { col, .. }, Combined::Sketch(_)) if new_row => {
+                    col.push_long(None);
+                }
+                (MemMetric::Sketch { col, .. }, Combined::Value(_)) if new_row => {
+                    col.sketches.push(Hll::new());
+                }
+                _ => {}
             }
         }
     }

@@ -2,7 +2,9 @@
 //! the parts already persisted to local disk (served from there). Persisting is the spill: past
 //! `maxRowsInMemory`, `maxBytesInMemory` or `intermediatePersistPeriod` each in-memory index is
 //! written out as an immutable segment file and the next rows start a new partition. At
-//! hand-off every part is uploaded and published.
+//! hand-off the parts of each time chunk are merged (consecutive parts together while they
+//! hold at most `maxRowsPerSegment` rows and took at most `maxBytesInMemory` in memory), then
+//! every part is uploaded and published.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ pub struct Part {
     pub id: SegmentId,
     pub path: PathBuf,
     pub num_rows: u64,
+    /// Bytes its rows took in memory (what merging it again costs).
+    pub bytes: usize,
     pub columns: Vec<ColumnInfo>,
 }
 
@@ -44,6 +48,8 @@ pub struct Appender {
     index_spec: IndexSpec,
     granularity: Granularity,
     max_rows_per_segment: u64,
+    /// The most in-memory bytes a merge of parts may take (the task's `maxBytesInMemory`).
+    max_merge_bytes: usize,
     node: Arc<RealtimeNode>,
     allocator: Arc<Allocator>,
     work_dir: PathBuf,
@@ -75,7 +81,7 @@ impl Appender {
         ds: DataSourceName,
         index_spec: IndexSpec,
         granularity: Granularity,
-        max_rows_per_segment: u64,
+        (max_rows_per_segment, max_merge_bytes): (u64, usize),
         node: Arc<RealtimeNode>,
         allocator: Arc<Allocator>,
         work_dir: PathBuf,
@@ -85,6 +91,7 @@ impl Appender {
             index_spec,
             granularity,
             max_rows_per_segment,
+            max_merge_bytes,
             node,
             allocator,
             work_dir,
@@ -220,6 +227,7 @@ impl Appender {
             id: live.id,
             path,
             num_rows: rows as u64,
+            bytes,
             columns,
         });
         self.rows_in_memory -= rows.min(self.rows_in_memory);
@@ -236,16 +244,92 @@ impl Appender {
         Ok(())
     }
 
-    /// Persists everything and hands over the parts to publish; the appender is empty after.
-    /// The parts stay served until the caller unannounces them.
+    /// Persists everything, merges each chunk's parts and hands them over to publish; the
+    /// appender is empty after. The parts stay served until the caller unannounces them.
     pub fn finish(&mut self) -> Result<Vec<Part>, String> {
         self.persist_all()?;
-        let parts = std::mem::take(&mut self.chunks)
-            .into_values()
-            .flat_map(|c| c.parts)
-            .collect();
+        let mut parts = Vec::new();
+        for (_, chunk) in std::mem::take(&mut self.chunks) {
+            parts.extend(self.merge_parts(chunk.parts));
+        }
         self.total_rows = 0;
         Ok(parts)
+    }
+
+    /// Merges runs of consecutive parts of one chunk. A run that cannot be merged (an I/O
+    /// error) stays as its parts: merging only saves segments, it never loses rows.
+    fn merge_parts(&self, parts: Vec<Part>) -> Vec<Part> {
+        let mut runs: Vec<Vec<Part>> = Vec::new();
+        for p in parts {
+            match runs.last_mut() {
+                Some(run)
+                    if run.iter().map(|r| r.num_rows).sum::<u64>() + p.num_rows
+                        <= self.max_rows_per_segment
+                        && run.iter().map(|r| r.bytes).sum::<usize>() + p.bytes
+                            <= self.max_merge_bytes =>
+                {
+                    run.push(p)
+                }
+                _ => runs.push(vec![p]),
+            }
+        }
+        let mut out = Vec::new();
+        for run in runs {
+            if run.len() < 2 {
+                out.extend(run);
+                continue;
+            }
+            match self.merge_run(&run) {
+                Ok(merged) => {
+                    for p in &run {
+                        remove_file(&p.path);
+                    }
+                    out.push(merged);
+                }
+                Err(e) => {
+                    tracing::warn!(parts = run.len(), error = %e, "cannot merge realtime parts; publishing them as they are");
+                    out.extend(run);
+                }
+            }
+        }
+        out
+    }
+
+    /// One segment with the rows of `run` (rolled up together), served in its place under the
+    /// first part's id.
+    fn merge_run(&self, run: &[Part]) -> Result<Part, String> {
+        let id = run[0].id.clone();
+        let rows: u64 = run.iter().map(|p| p.num_rows).sum();
+        let mut index = IncrementalIndex::new(
+            id.clone(),
+            self.index_spec.clone().with_row_capacity(rows as usize),
+        );
+        for p in run {
+            let file = SegmentFile::open(&p.path)
+                .map_err(|e| format!("opening {}: {e}", p.path.display()))?;
+            index
+                .add_segment(&file)
+                .map_err(|e| format!("reading {}: {e}", p.path.display()))?;
+        }
+        let path = self.work_dir.join(format!(
+            "{}_{}_{}_merged.eddy",
+            id.interval.start, id.interval.end, id.partition
+        ));
+        write_file(&path, &persist(&index, id.clone()))
+            .map_err(|e| format!("writing the merged {id}: {e}"))?;
+        let file = SegmentFile::open(&path).map_err(|e| format!("opening the merged {id}: {e}"))?;
+        let columns = columns_of(&file);
+        let old: Vec<SegmentId> = run.iter().map(|p| p.id.clone()).collect();
+        self.node
+            .replace(&old, id.clone(), Hydrant::Persisted(Arc::new(file)));
+        tracing::debug!(segment = %id, parts = run.len(), rows = index.num_rows(), "merged realtime parts");
+        Ok(Part {
+            id,
+            path,
+            num_rows: index.num_rows() as u64,
+            bytes: index.bytes_in_memory(),
+            columns,
+        })
     }
 
     /// Stops serving everything held and deletes the local files (the rows will be read again
@@ -271,10 +355,14 @@ impl Appender {
 pub fn discard(node: &RealtimeNode, parts: &[Part]) {
     for p in parts {
         node.unannounce(&p.id);
-        if let Err(e) = std::fs::remove_file(&p.path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %p.path.display(), error = %e, "cannot delete a persisted realtime part");
-        }
+        remove_file(&p.path);
+    }
+}
+
+fn remove_file(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot delete a persisted realtime part");
     }
 }

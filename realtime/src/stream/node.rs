@@ -73,6 +73,20 @@ impl RealtimeNode {
         crate::metrics::REALTIME_SEGMENTS.set(read(&self.served).len() as i64);
     }
 
+    /// Serves `id` from `hydrant` in place of `old`, in one step: a query sees either all of
+    /// `old` or the replacement (which holds the same rows).
+    pub fn replace(&self, old: &[SegmentId], id: SegmentId, hydrant: Hydrant) {
+        {
+            let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+            for o in old {
+                served.remove(o);
+            }
+            served.insert(id, hydrant);
+        }
+        self.version.fetch_add(1, Ordering::Release);
+        crate::metrics::REALTIME_SEGMENTS.set(read(&self.served).len() as i64);
+    }
+
     pub fn unannounce(&self, id: &SegmentId) {
         let removed = self
             .served

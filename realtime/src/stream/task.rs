@@ -423,11 +423,16 @@ async fn index(
     let pipeline = RowPipeline::new(schema, None).map_err(|e| e.to_string())?;
     let mut decoder =
         MessageDecoder::new(&spec.io_config.input_format).map_err(|e| e.to_string())?;
+    let max_bytes = if s.max_bytes_in_memory > 0 {
+        s.max_bytes_in_memory as usize
+    } else {
+        ctx.max_bytes_in_memory
+    };
     let mut appender = Appender::new(
         schema.data_source.clone(),
         IndexSpec::from_data_schema(schema),
         schema.granularity_spec.segment_granularity,
-        s.max_rows_per_segment,
+        (s.max_rows_per_segment, max_bytes),
         ctx.node.clone(),
         ctx.allocator.clone(),
         ctx.work_dir
@@ -444,11 +449,6 @@ async fn index(
         s.early_rejection_ms
             .map_or(i64::MAX, |p| began + s.task_duration_ms + p),
     );
-    let max_bytes = if s.max_bytes_in_memory > 0 {
-        s.max_bytes_in_memory as usize
-    } else {
-        ctx.max_bytes_in_memory
-    };
     let mut last_persist = Instant::now();
     let generation_started = Instant::now();
     let mut current = start;
