@@ -40,6 +40,8 @@ pub(crate) struct MemStringDim {
     multi: Option<(Vec<u32>, Vec<u32>)>,
     bitmaps: LazyBitmaps,
     has_nulls: bool,
+    /// Rows the index expects (see [`MemStringDim::reserve`]).
+    row_capacity: usize,
     pub dict_bytes: usize,
 }
 
@@ -72,13 +74,37 @@ impl MemStringDim {
             multi: None,
             bitmaps: LazyBitmaps::default(),
             has_nulls: false,
+            row_capacity: 0,
             dict_bytes: 0,
         }
     }
 
-    /// Room for `rows` rows of one value each.
+    /// Room for `rows` rows of one value each (and, once the dimension shows itself nearly
+    /// unique per row, for as many dictionary values).
     pub fn reserve(&mut self, rows: usize) {
         self.ids.reserve(rows);
+        self.row_capacity = rows;
+    }
+
+    /// A dimension with about one new value per row (event ids, page view ids) would rehash
+    /// its table and regrow its arena many times: when the table is full and more than half
+    /// the rows brought a new value, make room for a value per expected row at once.
+    fn grow_for_unique_values(&mut self) {
+        let rows = self.num_rows();
+        let values = self.ends.len();
+        if self.lookup.len() < self.lookup.capacity()
+            || rows < 1024
+            || values * 2 <= rows
+            || self.row_capacity <= rows
+        {
+            return;
+        }
+        let more = self.row_capacity - rows;
+        let hashes = &self.hashes;
+        self.lookup.reserve(more, |e| hashes[e.id as usize]);
+        self.ends.reserve(more);
+        self.hashes.reserve(more);
+        self.arena.reserve(more * (self.arena.len() / values + 1));
     }
 
     fn text(&self, id: u32) -> &str {
@@ -101,6 +127,7 @@ impl MemStringDim {
         if let Some(id) = self.find(v, hash) {
             return id;
         }
+        self.grow_for_unique_values();
         let id = self.ends.len() as u32;
         let entry = Entry {
             id,
