@@ -144,6 +144,25 @@ pub async fn run_all(store: &dyn MetadataStore) {
         .await
         .unwrap();
     assert_eq!(store.state().tasks[&id].state, TaskState::Success);
+    // Only finished tasks are forgotten.
+    let running = TaskRecord {
+        id: TaskId::new("t-running").unwrap(),
+        state: TaskState::Running,
+        ..store.state().tasks[&id].clone()
+    };
+    store
+        .apply(Command::PutTask {
+            task: Box::new(running.clone()),
+        })
+        .await
+        .unwrap();
+    store
+        .apply(Command::ForgetTasks {
+            ids: vec![running.id.clone(), TaskId::new("never").unwrap()],
+        })
+        .await
+        .unwrap();
+    assert!(store.state().tasks.contains_key(&running.id));
     let missing = TaskId::new("nope").unwrap();
     assert!(matches!(
         store
@@ -157,6 +176,13 @@ pub async fn run_all(store: &dyn MetadataStore) {
             .await,
         Err(MetaError::NotFound(_))
     ));
+    store
+        .apply(Command::ForgetTasks {
+            ids: vec![id.clone()],
+        })
+        .await
+        .unwrap();
+    assert!(!store.state().tasks.contains_key(&id));
     assert!(*watch.borrow_and_update() > start);
     stream_publish_is_compare_and_set(store).await;
 }

@@ -111,6 +111,10 @@ pub enum Command {
         error: Option<String>,
         report: Value,
     },
+    /// Forgets finished tasks (running ones and unknown ids are left alone).
+    ForgetTasks {
+        ids: Vec<TaskId>,
+    },
     /// Creates or replaces a supervisor (appending to its history).
     PutSupervisor {
         supervisor: Box<SupervisorRecord>,
@@ -266,6 +270,18 @@ impl MetaState {
                 task.duration = *duration;
                 task.error.clone_from(error);
                 task.report = report.clone();
+                Outcome::TaskStored
+            }
+            Command::ForgetTasks { ids } => {
+                for id in ids {
+                    if self
+                        .tasks
+                        .get(id)
+                        .is_some_and(|t| t.state != TaskState::Running)
+                    {
+                        self.tasks.remove(id);
+                    }
+                }
                 Outcome::TaskStored
             }
             Command::PutSupervisor { supervisor } => {

@@ -10,14 +10,18 @@ use serde_json::{Value, json};
 
 use eddy_ingest::stats::RowStats;
 use eddy_meta::{Command, TaskRecord, TaskState};
-use eddy_types::TaskId;
 use eddy_types::spec::supervisor::SupervisorSpec;
+use eddy_types::{DataSourceName, TaskId};
 
 use super::StreamContext;
 use super::task::GroupState;
 
 /// The Druid task type of realtime tasks.
 pub const KIND: &str = "index_kafka";
+
+/// Finished realtime tasks kept per datasource (a supervisor starts one per task group every
+/// `taskDuration`; older records are forgotten so metadata stays small).
+const KEEP_FINISHED: usize = 100;
 
 /// Running realtime tasks of this node: each task's group and the group's counts when the task
 /// started (the group's counts run on across its tasks).
@@ -133,6 +137,7 @@ pub(super) async fn started(
         },
     )
     .await;
+    forget_old(ctx, spec).await;
 }
 
 /// Records how a task ended: SUCCESS when what it read was published, FAILED with the reason
@@ -168,4 +173,79 @@ pub(super) async fn ended(ctx: &StreamContext, id: &str, published: bool, error:
         },
     )
     .await;
+}
+
+/// Forgets the finished realtime tasks of `spec`'s datasource beyond the newest
+/// [`KEEP_FINISHED`].
+async fn forget_old(ctx: &StreamContext, spec: &SupervisorSpec) {
+    let ids = old_finished(
+        ctx.meta.state().tasks.values(),
+        spec.datasource(),
+        KEEP_FINISHED,
+    );
+    if !ids.is_empty() {
+        apply(ctx, Command::ForgetTasks { ids }).await;
+    }
+}
+
+/// The finished realtime tasks of `ds` older than its newest `keep`.
+fn old_finished<'a>(
+    tasks: impl Iterator<Item = &'a TaskRecord>,
+    ds: &DataSourceName,
+    keep: usize,
+) -> Vec<TaskId> {
+    let mut finished: Vec<(i64, &TaskId)> = tasks
+        .filter(|t| t.kind == KIND && t.state != TaskState::Running && t.datasource == *ds)
+        .map(|t| (t.created, &t.id))
+        .collect();
+    if finished.len() <= keep {
+        return Vec::new();
+    }
+    finished.sort_unstable_by(|a, b| b.cmp(a));
+    finished[keep..]
+        .iter()
+        .map(|(_, id)| (*id).clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn task(id: &str, ds: &str, kind: &str, state: TaskState, created: i64) -> TaskRecord {
+        TaskRecord {
+            id: TaskId::new(id).unwrap(),
+            kind: kind.into(),
+            datasource: DataSourceName::new(ds).unwrap(),
+            state,
+            created,
+            duration: None,
+            error: None,
+            report: json!({}),
+            spec: json!({}),
+        }
+    }
+
+    #[test]
+    fn only_old_finished_realtime_tasks_of_the_datasource_are_forgotten() {
+        let tasks = [
+            task("a1", "a", KIND, TaskState::Success, 1),
+            task("a2", "a", KIND, TaskState::Failed, 2),
+            task("a3", "a", KIND, TaskState::Success, 3),
+            task("a4", "a", KIND, TaskState::Success, 4),
+            task("a0", "a", KIND, TaskState::Running, 0),
+            task("batch", "a", "index_parallel", TaskState::Success, 0),
+            task("b1", "b", KIND, TaskState::Success, 0),
+        ];
+        let ds = DataSourceName::new("a").unwrap();
+        let mut old = old_finished(tasks.iter(), &ds, 2);
+        old.sort();
+        assert_eq!(
+            old,
+            [TaskId::new("a1").unwrap(), TaskId::new("a2").unwrap()]
+        );
+        assert!(old_finished(tasks.iter(), &ds, 4).is_empty());
+    }
 }
