@@ -263,76 +263,130 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
     Ok(Value::Array(out))
 }
 
-fn sort_events(q: &GroupByQuery, events: &mut [Event]) {
+/// One event's value for one `limitSpec` column, read once before sorting.
+enum SortVal<'e> {
+    /// A grouping dimension: its key, and its number when the column orders numerically.
+    Dim {
+        key: &'e KeyValue,
+        num: Option<f64>,
+        ordering: Option<StringComparator>,
+    },
+    /// An aggregator or post-aggregator output.
+    Value(&'e Value, Option<StringComparator>),
+}
+
+fn compare_sort_vals(x: &SortVal<'_>, y: &SortVal<'_>) -> Ordering {
+    match (x, y) {
+        (
+            SortVal::Dim {
+                key: a,
+                num: na,
+                ordering,
+            },
+            SortVal::Dim {
+                key: b, num: nb, ..
+            },
+        ) => match (ordering, na, nb) {
+            (Some(StringComparator::Numeric) | None, Some(p), Some(q)) => p.total_cmp(q),
+            _ => compare_keys(a, b, *ordering),
+        },
+        (SortVal::Value(a, order), SortVal::Value(b, _)) => match (a, b) {
+            (Value::String(p), Value::String(q)) => {
+                compare_strings(order.unwrap_or_default(), p, q)
+            }
+            _ => compare_json_numbers(a, b),
+        },
+        _ => Ordering::Equal,
+    }
+}
+
+/// Orders events by bucket, the `limitSpec` columns, then every dimension (a total order:
+/// no two events share a bucket and key). With a limit only the first `offset + limit` are
+/// kept: they are selected first, then ordered.
+fn sort_events(q: &GroupByQuery, events: &mut Vec<Event>) {
     let columns = q
         .limit_spec
         .as_ref()
         .map(|l| l.columns.as_slice())
         .unwrap_or(&[]);
+    let wanted = q.limit_spec.as_ref().and_then(|l| l.limit).map(|limit| {
+        limit.saturating_add(q.limit_spec.as_ref().and_then(|l| l.offset).unwrap_or(0))
+    });
     let dim_index: HashMap<&str, usize> = q
         .dimensions
         .iter()
         .enumerate()
         .map(|(i, d)| (d.output_name.as_str(), i))
         .collect();
-    events.sort_by(|a, b| {
-        let mut ord = a.bucket.cmp(&b.bucket);
-        for c in columns {
+    let dim_orderings: Vec<Option<StringComparator>> = q
+        .dimensions
+        .iter()
+        .map(|d| dim_ordering(d.output_type))
+        .collect();
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    {
+        let keys: Vec<Vec<SortVal<'_>>> = events
+            .iter()
+            .map(|e| {
+                columns
+                    .iter()
+                    .map(|c| match dim_index.get(c.dimension.as_str()) {
+                        Some(&d) => {
+                            let ordering = c.dimension_order.or(dim_orderings[d]);
+                            let key = &e.key[d];
+                            let num = match ordering {
+                                Some(StringComparator::Numeric) | None => key
+                                    .to_text()
+                                    .and_then(|t| NumLit::parse(&t))
+                                    .map(|n| n.as_f64()),
+                                _ => None,
+                            };
+                            SortVal::Dim { key, num, ordering }
+                        }
+                        None => SortVal::Value(
+                            e.values.get(&c.dimension).unwrap_or(&Value::Null),
+                            c.dimension_order,
+                        ),
+                    })
+                    .collect()
+            })
+            .collect();
+        let cmp = |&i: &usize, &j: &usize| -> Ordering {
+            let (a, b) = (&events[i], &events[j]);
+            let mut ord = a.bucket.cmp(&b.bucket);
+            for (c, (x, y)) in columns.iter().zip(keys[i].iter().zip(&keys[j])) {
+                if ord != Ordering::Equal {
+                    break;
+                }
+                let o = compare_sort_vals(x, y);
+                ord = if c.direction == SortDirection::Descending {
+                    o.reverse()
+                } else {
+                    o
+                };
+            }
             if ord != Ordering::Equal {
-                break;
+                return ord;
             }
-            let o = match dim_index.get(c.dimension.as_str()) {
-                Some(&d) => {
-                    let ordering = c
-                        .dimension_order
-                        .or_else(|| dim_ordering(q.dimensions[d].output_type));
-                    let (x, y) = (&a.key[d], &b.key[d]);
-                    match ordering {
-                        Some(StringComparator::Numeric) | None => {
-                            let nx = x
-                                .to_text()
-                                .and_then(|t| NumLit::parse(&t))
-                                .map(|n| n.as_f64());
-                            let ny = y
-                                .to_text()
-                                .and_then(|t| NumLit::parse(&t))
-                                .map(|n| n.as_f64());
-                            match (nx, ny) {
-                                (Some(p), Some(q)) => p.total_cmp(&q),
-                                _ => compare_keys(x, y, ordering),
-                            }
-                        }
-                        other => compare_keys(x, y, other),
-                    }
+            for (d, ordering) in dim_orderings.iter().enumerate() {
+                let o = compare_keys(&a.key[d], &b.key[d], *ordering);
+                if o != Ordering::Equal {
+                    return o;
                 }
-                None => {
-                    let (x, y) = (
-                        a.values.get(&c.dimension).unwrap_or(&Value::Null),
-                        b.values.get(&c.dimension).unwrap_or(&Value::Null),
-                    );
-                    match (x, y, c.dimension_order) {
-                        (Value::String(p), Value::String(q), order) => {
-                            compare_strings(order.unwrap_or_default(), p, q)
-                        }
-                        _ => compare_json_numbers(x, y),
-                    }
-                }
-            };
-            ord = if c.direction == SortDirection::Descending {
-                o.reverse()
-            } else {
-                o
-            };
-        }
-        if ord != Ordering::Equal {
-            return ord;
-        }
-        for (d, spec) in q.dimensions.iter().enumerate() {
-            let o = compare_keys(&a.key[d], &b.key[d], dim_ordering(spec.output_type));
-            if o != Ordering::Equal {
-                return o;
             }
+            Ordering::Equal
+        };
+        match wanted {
+            Some(n) if n < order.len() => {
+                if n > 0 {
+                    order.select_nth_unstable_by(n - 1, cmp);
+                }
+                order.truncate(n);
+                order.sort_unstable_by(cmp);
+            }
+            _ => order.sort_unstable_by(cmp),
         }
-        Ordering::Equal
-    });
+    }
+    let mut slots: Vec<Option<Event>> = std::mem::take(events).into_iter().map(Some).collect();
+    *events = order.into_iter().filter_map(|i| slots[i].take()).collect();
 }
