@@ -186,7 +186,7 @@ fn bad_numbers_are_reported_and_nulled() {
 /// discovered after rows were added.
 #[test]
 fn bitmaps_follow_rows_added_between_reads() {
-    use crate::reader::{ColumnRef, StringColumn};
+    use crate::reader::ColumnRef;
     let ds = schema(json!({
         "dataSource": "t",
         "timestampSpec": {"column": "ts"},
