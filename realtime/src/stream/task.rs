@@ -430,7 +430,8 @@ async fn index(
     };
     let mut appender = Appender::new(
         schema.data_source.clone(),
-        IndexSpec::from_data_schema(schema),
+        IndexSpec::from_data_schema(schema)
+            .with_row_capacity(s.max_rows_in_memory.min(s.max_rows_per_segment) as usize),
         schema.granularity_spec.segment_granularity,
         (s.max_rows_per_segment, max_bytes),
         ctx.node.clone(),

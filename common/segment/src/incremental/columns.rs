@@ -87,14 +87,16 @@ impl MemStringDim {
     }
 
     /// A dimension with about one new value per row (event ids, page view ids) would rehash
-    /// its table and regrow its arena many times: when the table is full and more than half
-    /// the rows brought a new value, make room for a value per expected row at once.
+    /// its table and regrow its arena many times: when the table is full, after 65,536 rows
+    /// of which nine in ten brought a new value, make room for a value per expected row at
+    /// once. (Sizing a table for values that never come would spread a small dictionary over
+    /// a large one and cost a cache miss per lookup, hence the strict test.)
     fn grow_for_unique_values(&mut self) {
         let rows = self.num_rows();
         let values = self.ends.len();
         if self.lookup.len() < self.lookup.capacity()
-            || rows < 1024
-            || values * 2 <= rows
+            || rows < 1 << 16
+            || values * 10 < rows * 9
             || self.row_capacity <= rows
         {
             return;
