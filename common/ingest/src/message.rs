@@ -8,6 +8,7 @@
 //! [`MessageDecoder::add_schema`].
 
 mod datum;
+mod flat_json;
 
 use std::collections::HashMap;
 
@@ -287,11 +288,20 @@ impl BatchDecoder<'_> {
             reason,
         };
         match &d.body {
-            Body::Json => match serde_json::from_slice::<Value>(msg.value) {
-                Ok(Value::Object(map)) => d.emit_map(map, msg, sink),
-                Ok(other) => sink(bad(format!("expected a JSON object, got {}", kind(&other)))),
-                Err(e) => sink(bad(format!("invalid JSON: {e}"))),
-            },
+            Body::Json => {
+                // Flat reading when nothing needs the object as a map.
+                if d.flattener.is_none()
+                    && d.wrapper.is_none()
+                    && let Some(row) = flat_json::parse(msg.value)
+                {
+                    return sink(Record::Row(&row));
+                }
+                match serde_json::from_slice::<Value>(msg.value) {
+                    Ok(Value::Object(map)) => d.emit_map(map, msg, sink),
+                    Ok(other) => sink(bad(format!("expected a JSON object, got {}", kind(&other)))),
+                    Err(e) => sink(bad(format!("invalid JSON: {e}"))),
+                }
+            }
             Body::Avro {
                 source,
                 plans,

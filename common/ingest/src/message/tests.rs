@@ -319,3 +319,61 @@ fn union_value_len(datum: &[u8], schema: &Schema) -> usize {
     let one = Schema::parse_str(r#"["null", "string", "long", "double"]"#).unwrap();
     apache_avro::to_avro_datum(&one, u.clone()).unwrap().len()
 }
+
+/// JSON messages read flat give every field exactly as the JSON map does: escapes, unicode,
+/// numbers beyond i64, nested arrays and objects, nulls, repeated names (the last wins), and
+/// fields asked for out of order; what is not an object keeps its reason.
+#[test]
+fn flat_json_reads_what_the_json_map_reads() {
+    let d = MessageDecoder::new(&format(json!({"type": "json"})))
+        .unwrap()
+        .unwrap();
+    let messages = [
+        r#"{"a": "x", "b": 1, "c": -2.5, "d": true, "e": null}"#,
+        r#"{"a": "tab\there \"q\" \u00e9 \ud834\udd1e", "b\u0041": 18446744073709551615}"#,
+        r#"{"n": [1, "two", [3], {"k": "v"}], "o": {"z": 1, "a": [true]}, "b": 9223372036854775807}"#,
+        r#"{"a": "first", "b": 1, "a": "last"}"#,
+        r#"{"a": 1e3, "b": -0, "c": 12345678901234567890123}"#,
+        r#"{}"#,
+    ];
+    let fields = ["e", "d", "c", "b", "a", "bA", "n", "o", "missing"];
+    for m in messages {
+        // Read flat, except the repeated name, which the map path reads.
+        assert_eq!(
+            super::flat_json::parse(m.as_bytes()).is_some(),
+            !m.contains("\"last\""),
+            "{m}"
+        );
+        let map: serde_json::Map<String, Value> = serde_json::from_str(m).unwrap();
+        let mut seen = false;
+        d.batch()
+            .decode(&msg(m.as_bytes()), &mut |r| {
+                let Record::Row(row) = r else {
+                    panic!("{m} did not read");
+                };
+                for f in fields.iter().chain(fields.iter().rev()) {
+                    assert_eq!(row.get(f), InputRow::get(&map, f), "{m}: field {f}");
+                }
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                row.field_names(&mut a);
+                InputRow::field_names(&map, &mut b);
+                assert_eq!(a, b, "{m}");
+                seen = true;
+                Ok(())
+            })
+            .unwrap();
+        assert!(seen);
+    }
+    for (m, reason) in [
+        ("[1, 2]", "expected a JSON object, got an array"),
+        ("{\"a\": 1} trailing", "invalid JSON"),
+        ("{\"a\": ", "invalid JSON"),
+    ] {
+        assert!(
+            decode(&d, &msg(m.as_bytes()), &["a"])
+                .unwrap_err()
+                .contains(reason),
+            "{m}"
+        );
+    }
+}
