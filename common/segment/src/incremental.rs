@@ -96,12 +96,10 @@ impl IncrementalIndex {
             names_scratch: Vec::new(),
             str_scratch: Vec::new(),
         };
-        let rows = index.spec.row_capacity;
-        index.time.reserve(rows);
-        if index.spec.rollup {
-            index.row_hashes.reserve(rows);
-            index.table.reserve(rows, |_| 0);
-        }
+        // Columns reserve room for the expected rows; the rollup table does not: when rows
+        // roll up well, a table sized for every input row would spread a few entries over a
+        // large area and miss the cache on every probe.
+        index.time.reserve(index.spec.row_capacity);
         for d in index.spec.dimensions.clone() {
             index.add_dimension(&d);
         }
