@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
