@@ -259,22 +259,26 @@ impl Appender {
     /// Merges runs of consecutive parts of one chunk. A run that cannot be merged (an I/O
     /// error) stays as its parts: merging only saves segments, it never loses rows.
     fn merge_parts(&self, parts: Vec<Part>) -> Vec<Part> {
-        let mut runs: Vec<Vec<Part>> = Vec::new();
+        // Runs of parts with their rows and in-memory bytes.
+        let mut runs: Vec<(Vec<Part>, u64, usize)> = Vec::new();
         for p in parts {
             match runs.last_mut() {
-                Some(run)
-                    if run.iter().map(|r| r.num_rows).sum::<u64>() + p.num_rows
-                        <= self.max_rows_per_segment
-                        && run.iter().map(|r| r.bytes).sum::<usize>() + p.bytes
-                            <= self.max_merge_bytes =>
+                Some((run, rows, bytes))
+                    if *rows + p.num_rows <= self.max_rows_per_segment
+                        && *bytes + p.bytes <= self.max_merge_bytes =>
                 {
-                    run.push(p)
+                    *rows += p.num_rows;
+                    *bytes += p.bytes;
+                    run.push(p);
                 }
-                _ => runs.push(vec![p]),
+                _ => {
+                    let (rows, bytes) = (p.num_rows, p.bytes);
+                    runs.push((vec![p], rows, bytes));
+                }
             }
         }
         let mut out = Vec::new();
-        for run in runs {
+        for (run, _, _) in runs {
             if run.len() < 2 {
                 out.extend(run);
                 continue;

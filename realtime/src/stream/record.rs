@@ -14,6 +14,7 @@ use eddy_types::spec::supervisor::SupervisorSpec;
 use eddy_types::{DataSourceName, TaskId};
 
 use super::StreamContext;
+use super::supervise::lock;
 use super::task::GroupState;
 
 /// The Druid task type of realtime tasks.
@@ -28,10 +29,6 @@ const KEEP_FINISHED: usize = 100;
 #[derive(Default)]
 pub struct LiveTasks {
     tasks: Mutex<HashMap<String, (Arc<GroupState>, RowStats)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn since(now: RowStats, base: RowStats) -> RowStats {

@@ -26,6 +26,7 @@ use super::StreamContext;
 use super::appender::{Added, Appender};
 use super::handoff::publish;
 use super::record;
+use super::supervise::lock;
 use crate::batch::row_text;
 use crate::metrics;
 
@@ -67,10 +68,6 @@ pub struct GroupState {
     pub handoff_requested: AtomicBool,
     /// Successful publishes.
     pub published: std::sync::atomic::AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl GroupState {
