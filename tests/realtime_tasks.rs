@@ -199,3 +199,142 @@ async fn spills_are_merged_into_one_segment_at_hand_off() {
     assert_eq!(totals().await, before);
     node.stop().await;
 }
+
+/// Polls the totals for `dur`: they only grow from `floor` rows, never pass `want`, and equal
+/// it at the end.
+async fn steady_totals(node: &TestNode, floor: u64, want: (u64, u64), dur: Duration) {
+    let until = Instant::now() + dur;
+    let mut last = (floor, 0);
+    while Instant::now() < until || last != want {
+        let got = totals(node).await;
+        assert!(got.0 >= last.0, "rows went missing: {got:?} after {last:?}");
+        assert!(got.0 <= want.0, "rows counted twice: {got:?} > {want:?}");
+        last = got;
+        assert!(
+            Instant::now() < until + Duration::from_secs(20),
+            "rows did not arrive: {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Makes a realtime task's persists fail (its work directory becomes a file), as a broken disk
+/// would.
+fn break_disk_of(node: &TestNode, task: &str) {
+    let dir = node.data_dir.join("tasks/realtime/events").join(task);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+}
+
+/// `replicas: 2` runs two copies of the task group: queries count each row once, the copies'
+/// rows stay queryable when either fails (the standby takes over at once, with the rows it
+/// indexed, while the failed copy starts again), and a hand-off publishes one copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_keep_rows_queryable_when_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path()).await;
+    node.post(
+        "/eddy/v1/streams",
+        &json!({"topic": "events", "partitions": 1}),
+    )
+    .await;
+    let mut spec = spec("events");
+    spec["spec"]["ioConfig"]["taskCount"] = json!(1);
+    spec["spec"]["ioConfig"]["replicas"] = json!(2);
+    spec["spec"]["tuningConfig"]["intermediatePersistPeriod"] = json!("PT0.3S");
+    let (status, body) = node.post(SUP, &spec).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    produce(&node, "events", &events(1, 40)).await;
+    let both = |rows: u64| {
+        move |l: &[Value]| {
+            let running = with_status(l, "RUNNING");
+            running.len() == 2
+                && running
+                    .iter()
+                    .all(|t| t["rowStats"]["processed"].as_u64() == Some(rows))
+        }
+    };
+    let list = wait_tasks(&node, "two copies with every row", both(40)).await;
+    steady_totals(
+        &node,
+        40,
+        (40, sum_range(1, 40)),
+        Duration::from_millis(500),
+    )
+    .await;
+    let st = wait_status(&node, "two active tasks", |p| {
+        p["activeTasks"].as_array().is_some_and(|a| a.len() == 2)
+    })
+    .await;
+    assert_eq!(st["replicas"], 2);
+    let (_, stats) = node.get(&format!("{SUP}/events/stats")).await;
+    assert_eq!(stats["0"].as_object().unwrap().len(), 2, "{stats}");
+
+    // Each original copy fails in turn while new rows come; one of them is the active copy
+    // when it fails. The rows never leave the queries.
+    let originals: Vec<String> = list
+        .iter()
+        .filter(|t| t["status"] == "RUNNING")
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let mut produced = 40;
+    for (failures, task) in originals.iter().enumerate() {
+        break_disk_of(&node, task);
+        produce(&node, "events", &events(produced + 1, 10)).await;
+        produced += 10;
+        let want = (produced, sum_range(1, produced));
+        let began = Instant::now();
+        let mut seen_failure = false;
+        while !seen_failure || began.elapsed() < Duration::from_secs(2) {
+            steady_totals(&node, produced - 10, want, Duration::from_millis(100)).await;
+            let (_, list) = node.get("/druid/indexer/v1/tasks?datasource=events").await;
+            let failed = with_status(list.as_array().unwrap(), "FAILED");
+            seen_failure = failed.len() == failures + 1;
+            assert!(
+                began.elapsed() < Duration::from_secs(20),
+                "{task} did not fail: {list}"
+            );
+        }
+        let (_, st) = node
+            .get(&format!("/druid/indexer/v1/task/{task}/status"))
+            .await;
+        let why = st["status"]["errorMsg"].as_str().unwrap_or_default();
+        assert!(why.contains(task.as_str()), "{st}");
+        wait_tasks(&node, "the failed copy runs again", both(produced)).await;
+    }
+
+    // A hand-off publishes the active copy only; the standby starts again from its offsets.
+    node.post(&format!("{SUP}/events/taskGroups/handoff"), &json!({}))
+        .await;
+    let want = (produced, sum_range(1, produced));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        steady_totals(&node, produced, want, Duration::from_millis(50)).await;
+        let published = sql(
+            &node,
+            "SELECT COUNT(*) AS n, SUM(num_rows) AS r FROM sys.segments WHERE datasource = 'events' AND is_published = 1",
+        )
+        .await;
+        let served = sql(
+            &node,
+            "SELECT COUNT(*) AS n FROM sys.server_segments WHERE server LIKE '%-historical' AND segment_id LIKE 'events_%'",
+        )
+        .await;
+        if published[0]["n"].as_u64() > Some(0) && served[0]["n"] == published[0]["n"] {
+            assert_eq!(published[0]["r"], produced, "{published}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no hand-off: {published} {served}"
+        );
+    }
+    let list = wait_tasks(&node, "both copies go on", |l| {
+        with_status(l, "RUNNING").len() == 2 && with_status(l, "SUCCESS").len() == 2
+    })
+    .await;
+    assert_eq!(with_status(&list, "FAILED").len(), 2);
+    steady_totals(&node, produced, want, Duration::from_millis(500)).await;
+    node.stop().await;
+}

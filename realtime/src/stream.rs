@@ -8,6 +8,7 @@ mod fault;
 mod handoff;
 pub mod node;
 mod record;
+mod replica;
 mod supervise;
 mod supervisor;
 mod task;

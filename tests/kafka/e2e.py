@@ -3,8 +3,9 @@
 Three independent implementations: noida-db (the broker, a single binary that speaks Kafka, from
 PyPI), confluent-kafka (the producer, librdkafka through Python) and Eddy's consumer. (tansu,
 the other broker available here, reports a high watermark of 1 for every partition of a topic
-with several partitions, so lag and offset checks cannot work against it.) The test creates a topic with several partitions, POSTs a supervisor spec over HTTP,
-produces events, and checks them in SQL; then, while events keep being produced, kills Eddy with
+with several partitions, so lag and offset checks cannot work against it.) The test creates a
+topic with several partitions, POSTs a supervisor spec over HTTP (two task groups of two
+replicas each), produces events, and checks them in SQL; then, while events keep being produced, kills Eddy with
 SIGKILL at random moments and aborts it inside hand-offs (after upload, after publish) and checks
 that COUNT(*) and SUM(uid) end equal to what the producer got acknowledged. Last, it stops the
 broker and checks the supervisor reports it while queries keep working.
@@ -109,7 +110,8 @@ def spec(port):
             "granularitySpec": {"segmentGranularity": "hour", "queryGranularity": "none", "rollup": False}},
         "ioConfig": {"type": "kafka", "topic": TOPIC, "inputFormat": {"type": "json"},
                      "consumerProperties": {"bootstrap.servers": f"127.0.0.1:{port}"},
-                     "useEarliestOffset": True, "taskCount": 2, "taskDuration": "PT2S"},
+                     "useEarliestOffset": True, "taskCount": 2, "replicas": 2,
+                     "taskDuration": "PT2S"},
         "tuningConfig": {"type": "kafka", "maxRowsInMemory": 1000}}}
 
 
@@ -207,6 +209,8 @@ def main():
         p = st["payload"]
         assert p["partitions"] == PARTITIONS and p["stream"] == TOPIC, p
         assert sum(p["latestOffsets"].values()) == 2000, p
+        # Two task groups of two replicas each.
+        assert len(p["activeTasks"]) + len(p["publishingTasks"]) == 4, p
 
         # Crashes while producing continues in the background.
         stop = threading.Event()

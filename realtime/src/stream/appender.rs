@@ -19,7 +19,7 @@ use eddy_types::granularity::Granularity;
 use eddy_types::{DataSourceName, Interval, SegmentId};
 
 use super::allocate::Allocator;
-use super::node::{Hydrant, RealtimeNode, columns_of};
+use super::node::{Hydrant, Owner, RealtimeNode, columns_of};
 
 /// A persisted, not yet published part of a time chunk.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub struct Appender {
     /// The most in-memory bytes a merge of parts may take (the task's `maxBytesInMemory`).
     max_merge_bytes: usize,
     node: Arc<RealtimeNode>,
+    /// The replica whose pieces these are (when the group has several).
+    owner: Option<Owner>,
     allocator: Arc<Allocator>,
     work_dir: PathBuf,
     chunks: BTreeMap<i64, ChunkSink>,
@@ -82,7 +84,7 @@ impl Appender {
         index_spec: IndexSpec,
         granularity: Granularity,
         (max_rows_per_segment, max_merge_bytes): (u64, usize),
-        node: Arc<RealtimeNode>,
+        (node, owner): (Arc<RealtimeNode>, Option<Owner>),
         allocator: Arc<Allocator>,
         work_dir: PathBuf,
     ) -> Appender {
@@ -93,6 +95,7 @@ impl Appender {
             max_rows_per_segment,
             max_merge_bytes,
             node,
+            owner,
             allocator,
             work_dir,
             chunks: BTreeMap::new(),
@@ -187,7 +190,8 @@ impl Appender {
             id.clone(),
             self.index_spec.clone(),
         )));
-        self.node.announce(id, Hydrant::Live(index.clone()));
+        self.node
+            .announce(id, Hydrant::Live(index.clone()), self.owner);
         index
     }
 
@@ -211,18 +215,33 @@ impl Appender {
                 index.bytes_in_memory(),
             )
         };
-        std::fs::create_dir_all(&self.work_dir)
-            .map_err(|e| format!("creating {}: {e}", self.work_dir.display()))?;
         let path = self.work_dir.join(format!(
             "{}_{}_{}.eddy",
             live.id.interval.start, live.id.interval.end, live.id.partition
         ));
-        write_file(&path, &data).map_err(|e| format!("persisting {}: {e}", live.id))?;
-        let file = SegmentFile::open(&path)
-            .map_err(|e| format!("opening the persisted {}: {e}", live.id))?;
+        let written = std::fs::create_dir_all(&self.work_dir)
+            .map_err(|e| format!("creating {}: {e}", self.work_dir.display()))
+            .and_then(|()| {
+                write_file(&path, &data).map_err(|e| format!("persisting {}: {e}", live.id))
+            })
+            .and_then(|_| {
+                SegmentFile::open(&path)
+                    .map_err(|e| format!("opening the persisted {}: {e}", live.id))
+            });
+        let file = match written {
+            Ok(file) => file,
+            Err(e) => {
+                // Still in memory and served: it goes with the rest when the task abandons.
+                sink.live = Some(live);
+                return Err(e);
+            }
+        };
         let columns = columns_of(&file);
-        self.node
-            .announce(live.id.clone(), Hydrant::Persisted(Arc::new(file)));
+        self.node.announce(
+            live.id.clone(),
+            Hydrant::Persisted(Arc::new(file)),
+            self.owner,
+        );
         sink.parts.push(Part {
             id: live.id,
             path,
@@ -324,8 +343,12 @@ impl Appender {
         let file = SegmentFile::open(&path).map_err(|e| format!("opening the merged {id}: {e}"))?;
         let columns = columns_of(&file);
         let old: Vec<SegmentId> = run.iter().map(|p| p.id.clone()).collect();
-        self.node
-            .replace(&old, id.clone(), Hydrant::Persisted(Arc::new(file)));
+        self.node.replace(
+            &old,
+            id.clone(),
+            Hydrant::Persisted(Arc::new(file)),
+            self.owner,
+        );
         tracing::debug!(segment = %id, parts = run.len(), rows = index.num_rows(), "merged realtime parts");
         Ok(Part {
             id,

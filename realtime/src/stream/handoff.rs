@@ -95,6 +95,8 @@ async fn publish_parts(
                 .with_label_values(&[ds.as_str(), "published"])
                 .inc();
             tracing::info!(datasource = %ds, segments = ids.len(), offsets = ?end, "published realtime segments and offsets");
+            // Published: served whichever replica of the group is active from now on.
+            ctx.node.release(&ids);
             hand_off(
                 ctx.clone(),
                 parts,

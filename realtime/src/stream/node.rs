@@ -1,5 +1,7 @@
 //! The realtime data node: serves the segments realtime tasks are building (in-memory indexes
-//! and their persisted spills) to the broker until historicals take them over.
+//! and their persisted spills) to the broker until historicals take them over. When a task
+//! group runs several replicas, each replica's pieces carry an [`Owner`] and only the group's
+//! active replica is announced, so queries count each row once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,10 +48,40 @@ fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(|p| p.into_inner())
 }
 
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The replica of a task group a piece was built by (groups with one replica have none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// The group's replica set (unique on this node).
+    pub set: u64,
+    pub replica: u32,
+}
+
+struct Piece {
+    hydrant: Hydrant,
+    owner: Option<Owner>,
+}
+
+#[derive(Default)]
+struct Served {
+    pieces: HashMap<SegmentId, Piece>,
+    /// The replica whose pieces are announced, per replica set (none: no replica's are).
+    active: HashMap<u64, u32>,
+}
+
+impl Served {
+    fn visible(&self, owner: Option<Owner>) -> bool {
+        owner.is_none_or(|o| self.active.get(&o.set) == Some(&o.replica))
+    }
+}
+
 pub struct RealtimeNode {
     id: NodeId,
     pool: CpuPool,
-    served: RwLock<HashMap<SegmentId, Hydrant>>,
+    served: RwLock<Served>,
     version: AtomicU64,
 }
 
@@ -58,52 +90,86 @@ impl RealtimeNode {
         Arc::new(RealtimeNode {
             id,
             pool,
-            served: RwLock::new(HashMap::new()),
+            served: RwLock::new(Served::default()),
             version: AtomicU64::new(0),
         })
     }
 
-    /// Serves `id` from `hydrant` (replacing what served it before).
-    pub fn announce(&self, id: SegmentId, hydrant: Hydrant) {
-        self.served
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, hydrant);
+    /// Changes what is served in one step (a query sees all of it or none) and tells the
+    /// broker.
+    fn change(&self, f: impl FnOnce(&mut Served)) {
+        let pieces = {
+            let mut served = write(&self.served);
+            f(&mut served);
+            served.pieces.len()
+        };
         self.version.fetch_add(1, Ordering::Release);
-        crate::metrics::REALTIME_SEGMENTS.set(read(&self.served).len() as i64);
+        crate::metrics::REALTIME_SEGMENTS.set(pieces as i64);
+    }
+
+    /// Serves `id` from `hydrant` (replacing what served it before), built by `owner`.
+    pub fn announce(&self, id: SegmentId, hydrant: Hydrant, owner: Option<Owner>) {
+        self.change(|s| {
+            s.pieces.insert(id, Piece { hydrant, owner });
+        });
     }
 
     /// Serves `id` from `hydrant` in place of `old`, in one step: a query sees either all of
     /// `old` or the replacement (which holds the same rows).
-    pub fn replace(&self, old: &[SegmentId], id: SegmentId, hydrant: Hydrant) {
-        {
-            let mut served = self.served.write().unwrap_or_else(|p| p.into_inner());
+    pub fn replace(
+        &self,
+        old: &[SegmentId],
+        id: SegmentId,
+        hydrant: Hydrant,
+        owner: Option<Owner>,
+    ) {
+        self.change(|s| {
             for o in old {
-                served.remove(o);
+                s.pieces.remove(o);
             }
-            served.insert(id, hydrant);
-        }
-        self.version.fetch_add(1, Ordering::Release);
-        crate::metrics::REALTIME_SEGMENTS.set(read(&self.served).len() as i64);
+            s.pieces.insert(id, Piece { hydrant, owner });
+        });
     }
 
     pub fn unannounce(&self, id: &SegmentId) {
-        let removed = self
-            .served
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-        if removed.is_some() {
-            self.version.fetch_add(1, Ordering::Release);
+        if read(&self.served).pieces.contains_key(id) {
+            self.change(|s| {
+                s.pieces.remove(id);
+            });
         }
-        crate::metrics::REALTIME_SEGMENTS.set(read(&self.served).len() as i64);
     }
 
-    /// Rows held by in-memory indexes (for `/status` and tests).
+    /// Announces the pieces of `replica` of the set (and hides the other replicas') in one
+    /// step; `None` announces none of the set's replicas.
+    pub fn set_active(&self, set: u64, replica: Option<u32>) {
+        self.change(|s| match replica {
+            Some(r) => {
+                s.active.insert(set, r);
+            }
+            None => {
+                s.active.remove(&set);
+            }
+        });
+    }
+
+    /// Announces `ids` whoever built them: they are published, so no replica holds their rows
+    /// any more and they stay served until a historical serves them.
+    pub fn release(&self, ids: &[SegmentId]) {
+        self.change(|s| {
+            for id in ids {
+                if let Some(p) = s.pieces.get_mut(id) {
+                    p.owner = None;
+                }
+            }
+        });
+    }
+
+    /// Rows held by in-memory indexes, every replica's (for `/status` and tests).
     pub fn rows_in_memory(&self) -> usize {
         read(&self.served)
+            .pieces
             .values()
-            .map(|h| match h {
+            .map(|p| match &p.hydrant {
                 Hydrant::Live(i) => read(i).num_rows(),
                 Hydrant::Persisted(_) => 0,
             })
@@ -118,7 +184,13 @@ impl DataNode for RealtimeNode {
     }
 
     fn served(&self) -> Vec<SegmentId> {
-        read(&self.served).keys().cloned().collect()
+        let served = read(&self.served);
+        served
+            .pieces
+            .iter()
+            .filter(|(_, p)| served.visible(p.owner))
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     fn served_version(&self) -> u64 {
@@ -126,7 +198,7 @@ impl DataNode for RealtimeNode {
     }
 
     fn unpublished_columns(&self, id: &SegmentId) -> Option<Vec<ColumnInfo>> {
-        let hydrant = read(&self.served).get(id)?.clone();
+        let hydrant = read(&self.served).pieces.get(id)?.hydrant.clone();
         Some(match hydrant {
             Hydrant::Live(i) => columns_of(&*read(&i)),
             Hydrant::Persisted(f) => columns_of(f.as_ref()),
@@ -144,8 +216,8 @@ impl DataNode for RealtimeNode {
             let mut found = Vec::with_capacity(segments.len());
             let mut missing = Vec::new();
             for s in segments {
-                match map.get(&s.id) {
-                    Some(h) => found.push((h.clone(), s)),
+                match map.pieces.get(&s.id) {
+                    Some(p) => found.push((p.hydrant.clone(), s)),
                     None => missing.push(s.id),
                 }
             }

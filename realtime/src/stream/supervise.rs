@@ -1,5 +1,6 @@
 //! One running supervisor: its loop (discover partitions, keep one task group per partition
-//! set running, restart groups that fail, stop them all when told) and the status it shows.
+//! set running with `replicas` copies, restart copies that fail, stop them all when told) and
+//! the status it shows.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use eddy_types::spec::supervisor::SupervisorSpec;
 use eddy_types::time::format_iso;
 
 use super::StreamContext;
+use super::replica::ReplicaSet;
 use super::task::{GroupState, Stop, run_group};
 
 /// Recent supervisor-level errors kept for `/status`.
@@ -25,7 +27,8 @@ const UNHEALTHY_TASKS_AFTER: u32 = 3;
 pub struct RunStatus {
     pub(super) detailed: Mutex<&'static str>,
     pub(super) recent_errors: Mutex<VecDeque<Value>>,
-    pub(super) groups: Mutex<BTreeMap<u32, Arc<GroupState>>>,
+    /// Every running copy, by task group and replica.
+    pub(super) groups: Mutex<BTreeMap<(u32, u32), Arc<GroupState>>>,
     pub(super) task_failures: AtomicU32,
     pub(super) partitions: AtomicU32,
     pub(super) offsets_updated: AtomicU64,
@@ -76,14 +79,15 @@ pub(super) fn state_of(detailed: &str) -> &'static str {
     }
 }
 
+/// One copy of a task group.
 struct Group {
     state: Arc<GroupState>,
     stop: watch::Sender<Stop>,
     handle: JoinHandle<Result<(), String>>,
 }
 
-/// The supervisor's loop: discover partitions, keep one task group per partition set running,
-/// restart failed groups, and stop them all (publishing or not) when told.
+/// The supervisor's loop: discover partitions, keep each task group's copies running, restart
+/// failed copies, and stop them all (publishing or not) when told.
 pub(super) async fn supervise(
     ctx: Arc<StreamContext>,
     spec: Arc<SupervisorSpec>,
@@ -91,7 +95,8 @@ pub(super) async fn supervise(
     mut stop: watch::Receiver<Stop>,
 ) {
     let s = &spec.settings;
-    let mut groups: BTreeMap<u32, Group> = BTreeMap::new();
+    let mut groups: BTreeMap<(u32, u32), Group> = BTreeMap::new();
+    let mut sets: BTreeMap<u32, Arc<ReplicaSet>> = BTreeMap::new();
     let mut connected = false;
     *lock(&status.detailed) = "CONNECTING_TO_STREAM";
     if spec.io_config.start_delay.is_some() && s.start_delay_ms > 0 {
@@ -113,7 +118,7 @@ pub(super) async fn supervise(
             return;
         }
         // Reap groups that ended by themselves (failures); they start again below.
-        let ended: Vec<u32> = groups
+        let ended: Vec<(u32, u32)> = groups
             .iter()
             .filter(|(_, g)| g.handle.is_finished())
             .map(|(k, _)| *k)
@@ -161,36 +166,55 @@ pub(super) async fn supervise(
                         wanted.entry(p % n).or_default().push(p);
                     }
                     // Groups whose partitions changed publish and start over.
-                    let changed: Vec<u32> = groups
+                    let changed: Vec<(u32, u32)> = groups
                         .iter()
-                        .filter(|(k, g)| wanted.get(k) != Some(&g.state.partitions))
+                        .filter(|(k, g)| wanted.get(&k.0) != Some(&g.state.partitions))
                         .map(|(k, _)| *k)
                         .collect();
+                    for k in &changed {
+                        if let Some(g) = groups.get(k) {
+                            let _ = g.stop.send(Stop::Publish);
+                        }
+                    }
                     for k in changed {
                         if let Some(g) = groups.remove(&k) {
-                            let _ = g.stop.send(Stop::Publish);
                             finish_group(&ctx, &status, g).await;
                             lock(&status.groups).remove(&k);
+                            sets.remove(&k.0);
                         }
                     }
                     for (k, parts) in wanted {
-                        if groups.contains_key(&k) {
-                            continue;
+                        let set = sets
+                            .entry(k)
+                            .or_insert_with(|| ReplicaSet::new(ctx.node.clone(), s.replicas))
+                            .clone();
+                        for replica in 0..s.replicas.max(1) {
+                            if groups.contains_key(&(k, replica)) {
+                                continue;
+                            }
+                            let state = Arc::new(GroupState::new(
+                                (k, replica),
+                                set.clone(),
+                                parts.clone(),
+                                s.max_saved_parse_exceptions,
+                            ));
+                            let (tx, rx) = watch::channel(Stop::Run);
+                            let handle = tokio::spawn(run_group(
+                                ctx.clone(),
+                                spec.clone(),
+                                state.clone(),
+                                rx,
+                            ));
+                            lock(&status.groups).insert((k, replica), state.clone());
+                            groups.insert(
+                                (k, replica),
+                                Group {
+                                    state,
+                                    stop: tx,
+                                    handle,
+                                },
+                            );
                         }
-                        let state =
-                            Arc::new(GroupState::new(k, parts, s.max_saved_parse_exceptions));
-                        let (tx, rx) = watch::channel(Stop::Run);
-                        let handle =
-                            tokio::spawn(run_group(ctx.clone(), spec.clone(), state.clone(), rx));
-                        lock(&status.groups).insert(k, state.clone());
-                        groups.insert(
-                            k,
-                            Group {
-                                state,
-                                stop: tx,
-                                handle,
-                            },
-                        );
                     }
                     *lock(&status.detailed) = "RUNNING";
                     next_discovery =

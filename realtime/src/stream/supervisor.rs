@@ -1,7 +1,7 @@
 //! Supervisors: one per datasource, stored in metadata (so they survive restarts). A running
 //! supervisor discovers the topic's partitions, spreads them over `taskCount` task groups
-//! (partition `p` goes to group `p % taskCount`), restarts groups that fail, and reports state,
-//! offsets, lag and row counts for the supervisor API.
+//! (partition `p` goes to group `p % taskCount`, `replicas` copies of each), restarts copies that
+//! fail, and reports state, offsets, lag and row counts for the supervisor API.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -295,7 +295,9 @@ impl Supervisors {
                     .iter()
                     .map(|(p, o)| {
                         let l = latest.get(p).map_or(0, |l| *l as i64 - *o as i64);
-                        lag_of.insert(*p, l);
+                        // Replicas read the same partitions: the group lags as its best copy.
+                        let least = lag_of.entry(*p).or_insert(l);
+                        *least = (*least).min(l);
                         (p.to_string(), l)
                     })
                     .collect();
@@ -370,7 +372,11 @@ impl Supervisors {
                     "totals": {"buildSegments": g.row_stats().to_json()},
                     "unparseableEvents": {"buildSegments": g.parse_errors()},
                 });
-                out.insert(g.group.to_string(), json!({ g.task_id(): task }));
+                // Replicas of a group are listed under it, each by its task id.
+                let group = out.entry(g.group.to_string()).or_insert_with(|| json!({}));
+                if let Some(tasks) = group.as_object_mut() {
+                    tasks.insert(g.task_id(), task);
+                }
             }
         }
         Ok(Value::Object(out))
@@ -471,7 +477,8 @@ impl Supervisors {
         self.record(id)?;
         if let Some(run) = self.running.lock().await.get(id) {
             for g in lock(&run.status.groups).values() {
-                if groups.is_empty() || groups.contains(&g.group) {
+                // Standby copies start again when the active one publishes.
+                if (groups.is_empty() || groups.contains(&g.group)) && g.is_active() {
                     g.handoff_requested.store(true, Ordering::Relaxed);
                 }
             }

@@ -2,7 +2,8 @@
 //! at once), spills to disk, and at hand-off uploads the parts and publishes them together with
 //! the offsets they were read up to, in one compare-and-set metadata command. A crash at any
 //! point loses only unpublished work, which is read again from the committed offsets: every
-//! event is counted exactly once.
+//! event is counted exactly once. With `replicas` > 1 each copy of the group runs this loop;
+//! only the active one hands off (see [`super::replica`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -26,6 +27,7 @@ use super::StreamContext;
 use super::appender::{Added, Appender};
 use super::handoff::publish;
 use super::record;
+use super::replica::ReplicaSet;
 use super::supervise::lock;
 use crate::batch::row_text;
 use crate::metrics;
@@ -55,6 +57,10 @@ const BATCH: usize = 10_000;
 /// Progress of one task group, read by the status and stats endpoints.
 pub struct GroupState {
     pub group: u32,
+    /// Which copy of the group this is (0 when `replicas` is 1).
+    pub replica: u32,
+    /// The group's copies.
+    pub replicas: Arc<ReplicaSet>,
     pub partitions: Vec<u32>,
     pub task_id: Mutex<String>,
     pub started: AtomicI64,
@@ -71,9 +77,16 @@ pub struct GroupState {
 }
 
 impl GroupState {
-    pub fn new(group: u32, partitions: Vec<u32>, max_saved: usize) -> Self {
+    pub fn new(
+        (group, replica): (u32, u32),
+        replicas: Arc<ReplicaSet>,
+        partitions: Vec<u32>,
+        max_saved: usize,
+    ) -> Self {
         GroupState {
             group,
+            replica,
+            replicas,
             partitions,
             task_id: Mutex::new(String::new()),
             started: AtomicI64::new(0),
@@ -90,6 +103,11 @@ impl GroupState {
 
     pub fn task_id(&self) -> String {
         lock(&self.task_id).clone()
+    }
+
+    /// Whether this copy is the one queries read and that publishes.
+    pub fn is_active(&self) -> bool {
+        self.replicas.is_active(self.replica)
     }
 
     pub fn row_stats(&self) -> RowStats {
@@ -300,6 +318,9 @@ enum End {
     Abandoned,
     /// The topic was deleted; what was read from it is published (it can never be read again).
     TopicGone(String),
+    /// A standby replica's rows were published by the active one (or it was told to start
+    /// again): it dropped them and starts over from the committed offsets.
+    Behind,
 }
 
 /// Runs the group until told to stop; errors end it (the supervisor starts it again).
@@ -309,9 +330,20 @@ pub async fn run_group(
     state: Arc<GroupState>,
     mut stop: watch::Receiver<Stop>,
 ) -> Result<(), String> {
+    let result = run_generations(&ctx, &spec, &state, &mut stop).await;
+    state.replicas.leave(state.replica);
+    result
+}
+
+async fn run_generations(
+    ctx: &Arc<StreamContext>,
+    spec: &Arc<SupervisorSpec>,
+    state: &Arc<GroupState>,
+    stop: &mut watch::Receiver<Stop>,
+) -> Result<(), String> {
     loop {
-        match generation(&ctx, &spec, &state, &mut stop).await? {
-            End::HandedOff => continue,
+        match generation(ctx, spec, state, stop).await? {
+            End::HandedOff | End::Behind => continue,
             End::Stopped | End::Abandoned => return Ok(()),
             End::TopicGone(topic) => {
                 return Err(format!(
@@ -379,6 +411,9 @@ async fn generation(
     stop: &mut watch::Receiver<Stop>,
 ) -> Result<End, String> {
     let s = &spec.settings;
+    let replicas = &state.replicas;
+    // Read before the committed offsets: a hand-off in between makes this generation behind.
+    let epoch = replicas.handoffs();
     let source = ctx.source(spec)?;
     let (start, expected) = starting_offsets(ctx, source.as_ref(), spec, &state.partitions).await?;
     let mut reader = source
@@ -393,7 +428,14 @@ async fn generation(
     *lock(&state.starting_offsets) = start.clone();
     *lock(&state.current_offsets) = start.clone();
     record::started(ctx, spec, state, &task_id, &start).await;
-    let result = index(ctx, spec, state, stop, reader.as_mut(), start, expected).await;
+    replicas.join(state.replica, epoch);
+    let signals = Signals {
+        stop,
+        replicas,
+        epoch,
+        handoffs: replicas.watch(),
+    };
+    let result = index(ctx, spec, state, signals, reader.as_mut(), start, expected).await;
     let (published, error) = match &result {
         Ok(End::Abandoned) => (false, None),
         Ok(_) => (true, None),
@@ -403,12 +445,21 @@ async fn generation(
     result
 }
 
+/// What tells a generation to end: stop requests and, as a replica, the group's hand-offs.
+struct Signals<'a> {
+    stop: &'a mut watch::Receiver<Stop>,
+    replicas: &'a ReplicaSet,
+    /// The group's hand-offs when the generation started.
+    epoch: u64,
+    handoffs: watch::Receiver<u64>,
+}
+
 /// Reads, indexes and persists until the task ends, then publishes (or abandons) what it read.
 async fn index(
     ctx: &Arc<StreamContext>,
     spec: &Arc<SupervisorSpec>,
     state: &Arc<GroupState>,
-    stop: &mut watch::Receiver<Stop>,
+    mut signals: Signals<'_>,
     reader: &mut dyn StreamReader,
     start: BTreeMap<u32, u64>,
     expected: BTreeMap<u32, Option<u64>>,
@@ -431,7 +482,7 @@ async fn index(
             .with_row_capacity(s.max_rows_in_memory.min(s.max_rows_per_segment) as usize),
         schema.granularity_spec.segment_granularity,
         (s.max_rows_per_segment, max_bytes),
-        ctx.node.clone(),
+        (ctx.node.clone(), signals.replicas.owner(state.replica)),
         ctx.allocator.clone(),
         ctx.work_dir
             .join(schema.data_source.as_str())
@@ -452,8 +503,24 @@ async fn index(
     let mut current = start;
     let poll = Duration::from_millis(s.poll_timeout_ms);
     let ds = schema.data_source.as_str().to_string();
+    let replica = state.replica;
+    let published_before = state.published.load(Ordering::Relaxed);
     let result = loop {
-        let mode = *stop.borrow();
+        let mode = *signals.stop.borrow();
+        let active = signals.replicas.is_active(replica);
+        if !active {
+            // A standby: its rows are dropped when the active replica publishes (then they are
+            // in segments) or when it is told to start again.
+            let published = *signals.handoffs.borrow_and_update() != signals.epoch;
+            if published || state.handoff_requested.swap(false, Ordering::Relaxed) {
+                appender.abandon();
+                break Ok(End::Behind);
+            }
+            if mode == Stop::Publish {
+                appender.abandon();
+                break Ok(End::Stopped);
+            }
+        }
         match mode {
             Stop::Abandon => {
                 appender.abandon();
@@ -470,13 +537,19 @@ async fn index(
             r = reader.poll(BATCH, poll) => match r {
                 Ok(records) => records,
                 Err(eddy_stream::StreamError::UnknownTopic(topic)) => {
+                    if !active {
+                        // The active copy publishes what was read.
+                        appender.abandon();
+                        break Ok(End::TopicGone(topic));
+                    }
                     break publish(ctx, spec, state, &mut appender, &expected, &current)
                         .await
                         .map(|()| End::TopicGone(topic));
                 }
                 Err(e) => break Err(e.to_string()),
             },
-            _ = stop.changed() => continue,
+            _ = signals.stop.changed() => continue,
+            _ = signals.handoffs.changed(), if !active => continue,
         };
         if !records.is_empty() {
             if let Some(d) = decoder.as_mut()
@@ -541,6 +614,9 @@ async fn index(
             last_persist = Instant::now();
         }
         let elapsed = generation_started.elapsed().as_millis() as i64;
+        if !active {
+            continue;
+        }
         if elapsed >= s.task_duration_ms
             || elapsed >= s.intermediate_handoff_ms
             || appender.total_rows() >= s.max_total_rows
@@ -551,6 +627,13 @@ async fn index(
                 .map(|()| End::HandedOff);
         }
     };
+    if state.published.load(Ordering::Relaxed) > published_before {
+        signals.replicas.handed_off();
+    }
+    if !matches!(result, Ok(End::HandedOff)) {
+        // A failed active replica's standby takes over before the failed one's rows go.
+        signals.replicas.leave(replica);
+    }
     // Whatever was not published is dropped (and read again by the next generation).
     if result.is_err() {
         appender.abandon();
