@@ -59,6 +59,18 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| StreamError::Unavailable(format!("the Kafka client thread stopped: {e}")))?
 }
 
+/// Runs a blocking librdkafka call on this thread, telling a multi-threaded runtime to move its
+/// other tasks away meanwhile (a current-thread runtime just runs it). For reads: the records
+/// are allocated on the thread that indexes and frees them, so the allocator reuses their
+/// memory batch after batch (allocated on a blocking-pool thread and freed on another, each
+/// batch took fresh pages).
+fn on_this_thread<T>(f: impl FnOnce() -> Result<T, StreamError>) -> Result<T, StreamError> {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => f(),
+        _ => tokio::task::block_in_place(f),
+    }
+}
+
 impl KafkaStream {
     /// Checks the properties by building a client; errors name the bad property.
     pub fn new(properties: BTreeMap<String, String>) -> Result<KafkaStream, StreamError> {
@@ -220,8 +232,8 @@ impl StreamReader for KafkaReader {
         max: usize,
         timeout: Duration,
     ) -> Result<Vec<StreamRecord>, StreamError> {
-        let consumer = self.consumer.clone();
-        blocking(move || {
+        let consumer = &self.consumer;
+        on_this_thread(|| {
             let mut out = Vec::new();
             let mut wait = timeout;
             while out.len() < max.max(1) {
@@ -239,7 +251,6 @@ impl StreamReader for KafkaReader {
             }
             Ok(out)
         })
-        .await
     }
 }
 
