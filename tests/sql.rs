@@ -412,6 +412,19 @@ async fn http_contract() {
     assert_eq!(spec["limit"], 2, "{plan}");
     assert_eq!(spec["columns"][0]["direction"], "descending", "{plan}");
 
+    // ORDER BY columns ... LIMIT over rows: the scan orders and limits on each segment.
+    let body = json!({"query": "EXPLAIN PLAN FOR SELECT page FROM clicks ORDER BY latency_ms DESC LIMIT 5",
+                      "resultFormat": "array"});
+    let rows_plan: Value = post_json(&client, &url, &body).await;
+    let scan_plan: Value = serde_json::from_str(rows_plan[0][0].as_str().unwrap()).unwrap();
+    assert_eq!(scan_plan[0]["query"]["queryType"], "scan", "{scan_plan}");
+    assert_eq!(scan_plan[0]["query"]["limit"], 5, "{scan_plan}");
+    assert_eq!(
+        scan_plan[0]["query"]["orderBy"],
+        json!([{"columnName": "latency_ms", "order": "descending", "nullsFirst": true}]),
+        "{scan_plan}"
+    );
+
     // A GROUP BY over expressions still aggregates next to the data: a native groupBy on the
     // columns it reads, with a row count; no raw rows reach the broker.
     let body = json!({"query": "EXPLAIN PLAN FOR SELECT UPPER(country) AS c, SUM(latency_ms + 1) AS s FROM clicks GROUP BY 1",

@@ -1,4 +1,5 @@
-//! ORDER BY ... LIMIT over a native groupBy: its `limitSpec`, or a topN query.
+//! ORDER BY ... LIMIT over a native groupBy (its `limitSpec`, or a topN query) or over a native
+//! scan (its `orderBy` and `limit`: each segment returns only its first rows).
 
 use std::sync::Arc;
 
@@ -97,6 +98,9 @@ pub(super) fn push_limit(
         }
         LogicalPlan::Extension(ext) => {
             let node = ext.node.as_any().downcast_ref::<NativeNode>()?;
+            if node.shape == Shape::Scan {
+                return scan_limit(node, order, fetch);
+            }
             if node.shape != Shape::GroupBy {
                 return None;
             }
@@ -136,4 +140,31 @@ pub(super) fn push_limit(
         }
         _ => None,
     }
+}
+
+/// ORDER BY plain columns ... LIMIT over a scan: the scan's `orderBy` (nulls placed as SQL asks)
+/// and `limit`.
+fn scan_limit(node: &NativeNode, order: &[SortExpr], fetch: usize) -> Option<LogicalPlan> {
+    if node.query.get("limit").is_some() || node.query.get("orderBy").is_some() {
+        return None;
+    }
+    let mut order_by = Vec::new();
+    for s in order {
+        let Expr::Column(c) = &s.expr else {
+            return None;
+        };
+        let idx = node.schema.index_of_column(c).ok()?;
+        let Source::Field(name) = &node.sources[idx] else {
+            return None;
+        };
+        order_by.push(json!({
+            "columnName": name,
+            "order": if s.asc { "ascending" } else { "descending" },
+            "nullsFirst": s.nulls_first,
+        }));
+    }
+    let mut node = node.clone();
+    node.query["orderBy"] = Value::Array(order_by);
+    node.query["limit"] = json!(fetch);
+    Some(node.into_plan())
 }

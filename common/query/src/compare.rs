@@ -104,6 +104,64 @@ fn trim_zeros(d: &[u8]) -> &[u8] {
     &d[first..]
 }
 
+/// Orders scanned rows by their `orderBy` values (one per entry): numbers numerically (whole
+/// numbers exactly), anything else by its text's bytes (a string's own, other values' JSON, as
+/// SQL reads them into text columns); nulls where each entry puts them.
+pub fn compare_scan_keys(
+    a: &[serde_json::Value],
+    b: &[serde_json::Value],
+    order: &[crate::model::ScanOrderBy],
+) -> Ordering {
+    use serde_json::Value;
+    use std::borrow::Cow;
+    fn text(v: &Value) -> Cow<'_, str> {
+        match v {
+            Value::String(s) => Cow::Borrowed(s),
+            other => Cow::Owned(other.to_string()),
+        }
+    }
+    for ((x, y), o) in a.iter().zip(b).zip(order) {
+        let by_value = match (x, y) {
+            (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Null, _) | (_, Value::Null) => {
+                let null_first = if x.is_null() {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                };
+                // Where nulls go does not turn with the direction.
+                let c = if o.nulls_first() {
+                    null_first
+                } else {
+                    null_first.reverse()
+                };
+                if c != Ordering::Equal {
+                    return c;
+                }
+                continue;
+            }
+            (Value::Number(m), Value::Number(n)) => match (m.as_i64(), n.as_i64()) {
+                (Some(m), Some(n)) => m.cmp(&n),
+                _ => {
+                    let (m, n) = (m.as_f64().unwrap_or(0.0), n.as_f64().unwrap_or(0.0));
+                    m.total_cmp(&n)
+                }
+            },
+            (Value::String(m), Value::String(n)) => m.as_bytes().cmp(n.as_bytes()),
+            _ => text(x).as_bytes().cmp(text(y).as_bytes()),
+        };
+        let c = if o.descending() {
+            by_value.reverse()
+        } else {
+            by_value
+        };
+        if c != Ordering::Equal {
+            return c;
+        }
+    }
+    Ordering::Equal
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,6 +284,30 @@ pub enum ScanOrder {
     Descending,
 }
 
+/// One column a scan is ordered by.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanOrderBy {
+    pub column_name: String,
+    /// `ascending` (the default) or `descending`.
+    #[serde(default)]
+    pub order: ScanOrder,
+    /// Where nulls go (an Eddy addition); by default they sort lowest, as in Druid: first
+    /// when ascending, last when descending.
+    #[serde(default)]
+    pub nulls_first: Option<bool>,
+}
+
+impl ScanOrderBy {
+    pub fn descending(&self) -> bool {
+        self.order == ScanOrder::Descending
+    }
+
+    pub fn nulls_first(&self) -> bool {
+        self.nulls_first.unwrap_or(!self.descending())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScanQuery {
@@ -302,6 +326,10 @@ pub struct ScanQuery {
     pub batch_size: Option<usize>,
     #[serde(default)]
     pub order: ScanOrder,
+    /// Druid's `orderBy`. On `__time` alone it is `order`; Eddy also orders by other columns
+    /// (Druid's native scan does not), keeping each segment's first `offset + limit` rows.
+    #[serde(default)]
+    pub order_by: Vec<ScanOrderBy>,
     #[serde(default)]
     pub filter: Option<FilterSpec>,
     #[serde(default, deserialize_with = "bool_lenient")]

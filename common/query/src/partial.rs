@@ -311,6 +311,8 @@ pub struct ScanBatch {
     pub rows: Vec<Vec<Value>>,
     /// `__time` of each row, for time-ordered merges.
     pub times: Vec<i64>,
+    /// Each row's `orderBy` values, for merges ordered by columns (empty otherwise).
+    pub keys: Vec<Vec<Value>>,
 }
 
 /// (bucket, dimension, value) → count.

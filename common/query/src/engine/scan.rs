@@ -1,5 +1,6 @@
-//! scan: selected rows of one segment as values, in row order or time order, at most
-//! `offset + limit` of them (the merge applies offset and limit across segments).
+//! scan: selected rows of one segment as values, in row order, time order or the order of
+//! other columns, at most `offset + limit` of them (the merge applies offset and limit across
+//! segments).
 
 use serde_json::Value;
 
@@ -8,6 +9,7 @@ use eddy_segment::{BLOCK_ROWS, ColumnRef, SegmentReader};
 use eddy_types::TIME_COLUMN;
 
 use super::select::{ExecContext, Selection};
+use crate::compare::compare_scan_keys;
 use crate::error::QueryError;
 use crate::finalize::{json_f32, json_f64};
 use crate::model::{ScanOrder, ScanQuery};
@@ -32,8 +34,11 @@ pub fn scan_segment(
     let need = q.limit.map(|l| l.saturating_add(q.offset.unwrap_or(0)));
     let mut rows: Vec<u32> = Vec::new();
     let mut times_all: Vec<i64> = Vec::new();
+    let mut keys = Vec::new();
     let ordered = q.order != ScanOrder::None;
-    let read_all = ordered && !segment.time_sorted() || q.order == ScanOrder::Descending;
+    let by_columns = !q.order_by.is_empty();
+    let read_all =
+        ordered && !segment.time_sorted() || q.order == ScanOrder::Descending || by_columns;
     selection.for_each_block(ctx, &mut |b, len, offsets| {
         if !read_all && need.is_some_and(|n| rows.len() >= n) {
             return Ok(());
@@ -67,9 +72,12 @@ pub fn scan_segment(
         }
         rows = order.iter().map(|i| rows[*i]).collect();
         times_all = order.iter().map(|i| times_all[*i]).collect();
+    } else if by_columns {
+        (rows, keys) = first_by_columns(q, segment, rows, need, ctx)?;
     } else if let Some(n) = need {
         rows.truncate(n);
     }
+
     let columns = scan_columns(q, segment);
     let values = fetch(segment, &rows, &columns, ctx)?;
     if !ordered {
@@ -79,6 +87,7 @@ pub fn scan_segment(
     let mut out = Vec::new();
     let mut values = values.into_iter();
     let mut times = times_all.into_iter();
+    let mut keys = keys.into_iter();
     loop {
         let chunk: Vec<Vec<Value>> = values.by_ref().take(batch_size).collect();
         if chunk.is_empty() {
@@ -88,11 +97,44 @@ pub fn scan_segment(
         out.push(ScanBatch {
             segment_id: segment.segment_id().to_string(),
             columns: columns.clone(),
+            keys: keys
+                .by_ref()
+                .take(if by_columns { chunk.len() } else { 0 })
+                .collect(),
             rows: chunk,
             times: t,
         });
     }
     Ok(out)
+}
+
+/// The first `need` of `rows` (all when unlimited) in `orderBy` order, with their order
+/// values.
+fn first_by_columns(
+    q: &ScanQuery,
+    segment: &dyn SegmentReader,
+    rows: Vec<u32>,
+    need: Option<usize>,
+    ctx: &ExecContext<'_>,
+) -> Result<(Vec<u32>, Vec<Vec<Value>>), QueryError> {
+    let names: Vec<String> = q.order_by.iter().map(|o| o.column_name.clone()).collect();
+    let keys = fetch(segment, &rows, &names, ctx)?;
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let cmp = |a: &usize, b: &usize| compare_scan_keys(&keys[*a], &keys[*b], &q.order_by);
+    if let Some(n) = need
+        && n < order.len()
+    {
+        if n == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        order.select_nth_unstable_by(n - 1, cmp);
+        order.truncate(n);
+    }
+    order.sort_by(cmp);
+    let picked = order.iter().map(|i| rows[*i]).collect();
+    let mut keys: Vec<Option<Vec<Value>>> = keys.into_iter().map(Some).collect();
+    let keys = order.iter().filter_map(|i| keys[*i].take()).collect();
+    Ok((picked, keys))
 }
 
 /// Blocks with fewer selected rows than this read ids row by row where the column allows it.

@@ -9,7 +9,7 @@ use eddy_types::TIME_COLUMN;
 use eddy_types::time::format_iso;
 
 use super::bucket_time;
-use crate::compare::{compare_strings, natural_cmp};
+use crate::compare::{compare_scan_keys, compare_strings, natural_cmp};
 use crate::model::{
     Bound, ScanOrder, ScanQuery, ScanResultFormat, SearchQuery, SearchSort, SegmentMetadataQuery,
     TimeBoundaryQuery,
@@ -54,7 +54,7 @@ pub fn scan(q: &ScanQuery, batches: Vec<ScanBatch>) -> Value {
             ),
         }
     };
-    if q.order != ScanOrder::None {
+    if q.order != ScanOrder::None || !q.order_by.is_empty() {
         let columns: Vec<String> = if q.columns.is_empty() {
             let mut cols: Vec<String> = Vec::new();
             for b in &batches {
@@ -68,12 +68,14 @@ pub fn scan(q: &ScanQuery, batches: Vec<ScanBatch>) -> Value {
         } else {
             q.columns.clone()
         };
-        let mut rows: Vec<(i64, Vec<Value>)> = Vec::new();
+        let mut rows: Vec<(i64, Vec<Value>, Vec<Value>)> = Vec::new();
         for b in batches {
+            let mut keys = b.keys.into_iter();
             for (t, row) in b.times.into_iter().zip(b.rows) {
                 let mut by_name: Map<String, Value> = b.columns.iter().cloned().zip(row).collect();
                 rows.push((
                     t,
+                    keys.next().unwrap_or_default(),
                     columns
                         .iter()
                         .map(|c| by_name.remove(c).unwrap_or(Value::Null))
@@ -81,15 +83,19 @@ pub fn scan(q: &ScanQuery, batches: Vec<ScanBatch>) -> Value {
                 ));
             }
         }
-        rows.sort_by_key(|(t, _)| *t);
-        if q.order == ScanOrder::Descending {
-            rows.reverse();
+        if q.order_by.is_empty() {
+            rows.sort_by_key(|(t, _, _)| *t);
+            if q.order == ScanOrder::Descending {
+                rows.reverse();
+            }
+        } else {
+            rows.sort_by(|a, b| compare_scan_keys(&a.1, &b.1, &q.order_by));
         }
         let events: Vec<Value> = rows
             .into_iter()
             .skip(offset)
             .take(limit)
-            .map(|(_, r)| render(&columns, r))
+            .map(|(_, _, r)| render(&columns, r))
             .collect();
         if events.is_empty() {
             return json!([]);

@@ -6,7 +6,7 @@ use serde_json::Value;
 use eddy_types::spec::{AggregatorSpec, FilterSpec};
 use eddy_types::{DataSourceName, Interval};
 
-use super::{PostAggregator, Query, QueryContext, ToInclude, TopNMetric};
+use super::{PostAggregator, Query, QueryContext, ScanOrder, ScanQuery, ToInclude, TopNMetric};
 use crate::error::QueryError;
 
 impl Query {
@@ -38,12 +38,26 @@ impl Query {
                 })
             })
         }
+        /// `orderBy` on `__time` alone is the time order.
+        fn time_order(mut q: ScanQuery) -> ScanQuery {
+            if let [o] = q.order_by.as_slice()
+                && o.column_name == eddy_types::TIME_COLUMN
+            {
+                q.order = if o.descending() {
+                    ScanOrder::Descending
+                } else {
+                    ScanOrder::Ascending
+                };
+                q.order_by.clear();
+            }
+            q
+        }
         // Dispatch by hand: serde loses field paths inside internally tagged enums.
         let query = match value.get("queryType").and_then(Value::as_str) {
             Some("timeseries") => Query::Timeseries(typed(value)?),
             Some("topN") => Query::TopN(typed(value)?),
             Some("groupBy") => Query::GroupBy(typed(value)?),
-            Some("scan") => Query::Scan(typed(value)?),
+            Some("scan") => Query::Scan(time_order(typed(value)?)),
             Some("search") => Query::Search(typed(value)?),
             Some("timeBoundary") => Query::TimeBoundary(typed(value)?),
             Some("segmentMetadata") => Query::SegmentMetadata(typed(value)?),
@@ -253,7 +267,12 @@ impl Query {
                     }
                 }
             }
-            Query::Scan(q) => no_virtual(&q.virtual_columns)?,
+            Query::Scan(q) => {
+                no_virtual(&q.virtual_columns)?;
+                if !q.order_by.is_empty() && q.order != ScanOrder::None {
+                    return invalid("give either order or orderBy, not both".into());
+                }
+            }
             Query::Search(q) => {
                 no_virtual(&q.virtual_columns)?;
                 for d in q.search_dimensions.iter().flatten() {
