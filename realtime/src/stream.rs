@@ -5,6 +5,7 @@ mod allocate;
 mod api;
 mod appender;
 mod fault;
+mod group;
 mod handoff;
 pub mod node;
 mod record;

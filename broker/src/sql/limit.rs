@@ -106,13 +106,7 @@ pub(super) fn push_limit(
             }
             let mut columns = Vec::new();
             for s in order {
-                let Expr::Column(c) = &s.expr else {
-                    return None;
-                };
-                let idx = node.schema.index_of_column(c).ok()?;
-                let Source::Field(name) = &node.sources[idx] else {
-                    return None;
-                };
+                let (idx, name) = sorted_field(node, s)?;
                 // Druid orders nulls lowest: ascending puts them first, descending last. A
                 // grouping key sorted the other way (SQL's default) is left to DataFusion.
                 let is_dimension = node.query["dimensions"]
@@ -142,6 +136,18 @@ pub(super) fn push_limit(
     }
 }
 
+/// The output position and native field of a sort key that is a plain column of `node`.
+fn sorted_field<'a>(node: &'a NativeNode, s: &SortExpr) -> Option<(usize, &'a String)> {
+    let Expr::Column(c) = &s.expr else {
+        return None;
+    };
+    let idx = node.schema.index_of_column(c).ok()?;
+    match &node.sources[idx] {
+        Source::Field(name) => Some((idx, name)),
+        Source::Timestamp => None,
+    }
+}
+
 /// ORDER BY plain columns ... LIMIT over a scan: the scan's `orderBy` (nulls placed as SQL asks)
 /// and `limit`.
 fn scan_limit(node: &NativeNode, order: &[SortExpr], fetch: usize) -> Option<LogicalPlan> {
@@ -150,13 +156,7 @@ fn scan_limit(node: &NativeNode, order: &[SortExpr], fetch: usize) -> Option<Log
     }
     let mut order_by = Vec::new();
     for s in order {
-        let Expr::Column(c) = &s.expr else {
-            return None;
-        };
-        let idx = node.schema.index_of_column(c).ok()?;
-        let Source::Field(name) = &node.sources[idx] else {
-            return None;
-        };
+        let (_, name) = sorted_field(node, s)?;
         order_by.push(json!({
             "columnName": name,
             "order": if s.asc { "ascending" } else { "descending" },

@@ -12,7 +12,8 @@ use eddy_types::spec::supervisor::SupervisorSpec;
 
 use super::StreamContext;
 use super::appender::{Appender, Part, discard};
-use super::task::{GroupState, blocking};
+use super::group::GroupState;
+use super::task::blocking;
 use crate::metrics;
 
 /// Uploads every part and publishes them with the offsets; on a conflict (another task or a

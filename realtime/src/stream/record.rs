@@ -14,8 +14,8 @@ use eddy_types::spec::supervisor::SupervisorSpec;
 use eddy_types::{DataSourceName, TaskId};
 
 use super::StreamContext;
+use super::group::GroupState;
 use super::supervise::lock;
-use super::task::GroupState;
 
 /// The Druid task type of realtime tasks.
 pub const KIND: &str = "index_kafka";

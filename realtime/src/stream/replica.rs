@@ -168,6 +168,13 @@ mod tests {
         );
     }
 
+    fn node() -> Arc<RealtimeNode> {
+        RealtimeNode::new(
+            NodeId::new("test-realtime").unwrap(),
+            CpuPool::new(1, "test").unwrap(),
+        )
+    }
+
     fn served(node: &RealtimeNode) -> Vec<u32> {
         let mut p: Vec<u32> = node.served().iter().map(|s| s.partition).collect();
         p.sort_unstable();
@@ -176,10 +183,7 @@ mod tests {
 
     #[test]
     fn only_the_active_replica_is_served_and_a_current_standby_takes_over() {
-        let node = RealtimeNode::new(
-            NodeId::new("test-realtime").unwrap(),
-            CpuPool::new(1, "test").unwrap(),
-        );
+        let node = node();
         let set = ReplicaSet::new(node.clone(), 3);
         set.join(0, 0);
         set.join(1, 0);
@@ -212,10 +216,7 @@ mod tests {
 
     #[test]
     fn one_replica_is_always_served() {
-        let node = RealtimeNode::new(
-            NodeId::new("test-realtime").unwrap(),
-            CpuPool::new(1, "test").unwrap(),
-        );
+        let node = node();
         let set = ReplicaSet::new(node.clone(), 1);
         assert_eq!(set.owner(0), None);
         piece(&node, 0, set.owner(0));

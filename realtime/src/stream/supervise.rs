@@ -15,8 +15,9 @@ use eddy_types::spec::supervisor::SupervisorSpec;
 use eddy_types::time::format_iso;
 
 use super::StreamContext;
+use super::group::GroupState;
 use super::replica::ReplicaSet;
-use super::task::{GroupState, Stop, run_group};
+use super::task::{Stop, run_group};
 
 /// Recent supervisor-level errors kept for `/status`.
 const RECENT_ERRORS: usize = 10;
