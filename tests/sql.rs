@@ -412,6 +412,26 @@ async fn http_contract() {
     assert_eq!(spec["limit"], 2, "{plan}");
     assert_eq!(spec["columns"][0]["direction"], "descending", "{plan}");
 
+    // EXTRACT as a group key: a virtual column of the groupBy, not a grouping on raw times.
+    let body = json!({"query": "EXPLAIN PLAN FOR SELECT EXTRACT(MINUTE FROM __time) AS m, COUNT(*) FROM clicks GROUP BY 1",
+                      "resultFormat": "array"});
+    let vplan: Value = post_json(&client, &url, &body).await;
+    let vplan: Value = serde_json::from_str(vplan[0][0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        vplan[0]["query"]["virtualColumns"],
+        json!([{"type": "expression", "name": "v0", "outputType": "LONG",
+                "expression": "timestamp_extract(\"__time\", 'MINUTE', 'UTC')"}]),
+        "{vplan}"
+    );
+    assert_eq!(
+        vplan[0]["query"]["dimensions"][0]["dimension"], "v0",
+        "{vplan}"
+    );
+    assert_eq!(
+        vplan[0]["query"]["aggregations"][0]["name"], "a0",
+        "{vplan}"
+    );
+
     // ORDER BY columns ... LIMIT over rows: the scan orders and limits on each segment.
     let body = json!({"query": "EXPLAIN PLAN FOR SELECT page FROM clicks ORDER BY latency_ms DESC LIMIT 5",
                       "resultFormat": "array"});

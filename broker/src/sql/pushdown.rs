@@ -415,6 +415,7 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
     }
     let mut granularity: Option<Value> = None;
     let mut dimensions = Vec::new();
+    let mut virtuals = Vec::new();
     let mut sources = Vec::new();
     for (i, e) in exprs[..n_group].iter().enumerate() {
         if let Some(g) = time_granularity(e, opts) {
@@ -423,6 +424,13 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
             }
             granularity = Some(g);
             sources.push(Source::Timestamp);
+            continue;
+        }
+        if let Some(expression) = virtual_key(e, cols, opts) {
+            let (v, name) = (format!("v{i}"), format!("d{i}"));
+            virtuals.push(json!({"type": "expression", "name": v, "expression": expression, "outputType": "LONG"}));
+            dimensions.push(json!({"type": "default", "dimension": v, "outputName": name, "outputType": "LONG"}));
+            sources.push(Source::Field(name));
             continue;
         }
         let c = column_of(e)?;
@@ -490,6 +498,9 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
     if let Some(f) = filter {
         query["filter"] = f;
     }
+    if !virtuals.is_empty() {
+        query["virtualColumns"] = Value::Array(virtuals);
+    }
     Some(NativeNode {
         query,
         shape,
@@ -497,4 +508,49 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
         schema: agg.schema.clone(),
         one_row: n_group == 0 && !time_bucketed,
     })
+}
+
+/// Units TIME_EXTRACT and the native `timestamp_extract` both know, with the same meaning.
+const SHARED_UNITS: [&str; 11] = [
+    "EPOCH",
+    "MILLISECOND",
+    "SECOND",
+    "MINUTE",
+    "HOUR",
+    "DAY",
+    "DOW",
+    "DOY",
+    "MONTH",
+    "QUARTER",
+    "YEAR",
+];
+
+/// A group key native queries compute in a virtual column, as a native expression: TIME_EXTRACT
+/// (EXTRACT) of `__time` or a long column holding milliseconds.
+fn virtual_key(e: &Expr, cols: &Columns, opts: &Options) -> Option<String> {
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    if f.name() != "time_extract" {
+        return None;
+    }
+    let (column, unit, tz) = match f.args.as_slice() {
+        [c, u] => (c, u, opts.tz.name()),
+        [c, u, z] => (c, u, literal(z)?.as_str()?.to_string()),
+        _ => return None,
+    };
+    let Expr::Column(c) = column else {
+        return None;
+    };
+    if cols.kind(&c.name)? != "LONG" || c.name.contains(['"', '\\']) {
+        return None;
+    }
+    let unit = literal(unit)?.as_str()?.to_ascii_uppercase();
+    if !SHARED_UNITS.contains(&unit.as_str()) || tz.contains(['\'', '\\']) {
+        return None;
+    }
+    Some(format!(
+        "timestamp_extract(\"{}\", '{unit}', '{tz}')",
+        c.name
+    ))
 }

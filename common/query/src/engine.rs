@@ -15,6 +15,7 @@ use eddy_types::spec::FilterSpec;
 use crate::error::QueryError;
 use crate::finalize::TopNScorer;
 use crate::model::Query;
+use crate::model::virtuals::parse_virtuals;
 use crate::partial::{GroupedPartial, Partial};
 
 use grouping::{GroupingPlan, Prune, group_segment};
@@ -61,11 +62,13 @@ pub fn execute(
             GroupingPlan {
                 granularity: q.granularity,
                 dims: &[],
+                virtuals: &[],
                 aggs: &q.aggregations,
                 prune: None,
             },
         ),
         Query::TopN(q) => {
+            let virtuals = parse_virtuals(&q.virtual_columns)?;
             let scorer = TopNScorer::new(q);
             let score = |a: &[crate::partial::AggValue]| scorer.score(a);
             let prune = q.metric.ranks_by_value().then(|| Prune {
@@ -78,20 +81,25 @@ pub fn execute(
                 GroupingPlan {
                     granularity: q.granularity,
                     dims: std::slice::from_ref(&q.dimension),
+                    virtuals: &virtuals,
                     aggs: &q.aggregations,
                     prune,
                 },
             )
         }
-        Query::GroupBy(q) => grouped(
-            q.filter.as_ref(),
-            GroupingPlan {
-                granularity: q.granularity,
-                dims: &q.dimensions,
-                aggs: &q.aggregations,
-                prune: None,
-            },
-        ),
+        Query::GroupBy(q) => {
+            let virtuals = parse_virtuals(&q.virtual_columns)?;
+            grouped(
+                q.filter.as_ref(),
+                GroupingPlan {
+                    granularity: q.granularity,
+                    dims: &q.dimensions,
+                    virtuals: &virtuals,
+                    aggs: &q.aggregations,
+                    prune: None,
+                },
+            )
+        }
         Query::Scan(q) => {
             let selection = select(segment, &intervals, q.filter.as_ref())?;
             Ok(Partial::Scan(scan::scan_segment(

@@ -6,6 +6,7 @@ pub mod having;
 pub mod limit;
 mod parse;
 pub mod postagg;
+pub mod virtuals;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

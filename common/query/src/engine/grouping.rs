@@ -14,6 +14,7 @@ use eddy_types::spec::{AggregatorSpec, DimensionSpec};
 use super::aggs::{self, Agg, Block, Groups, Rows};
 use super::select::{ExecContext, Selection};
 use crate::error::QueryError;
+use crate::model::virtuals::VirtualColumn;
 use crate::partial::{AggValue, GroupRow, KeyValue};
 
 mod keys;
@@ -36,6 +37,8 @@ pub struct Prune<'q> {
 pub struct GroupingPlan<'q> {
     pub granularity: Granularity,
     pub dims: &'q [DimensionSpec],
+    /// Virtual columns the dimensions may name.
+    pub virtuals: &'q [VirtualColumn],
     pub aggs: &'q [AggregatorSpec],
     pub prune: Option<Prune<'q>>,
 }
@@ -56,7 +59,7 @@ pub fn group_segment(
     let mut sources: Vec<KeySource<'_>> = plan
         .dims
         .iter()
-        .map(|d| open_key(segment, &d.dimension))
+        .map(|d| open_key(segment, &d.dimension, plan.virtuals))
         .collect();
     let mut bucket_starts: Vec<i64> = Vec::new();
     let mut bucket_ids: HashMap<i64, u32> = HashMap::new();

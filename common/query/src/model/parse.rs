@@ -6,6 +6,7 @@ use serde_json::Value;
 use eddy_types::spec::{AggregatorSpec, FilterSpec};
 use eddy_types::{DataSourceName, Interval};
 
+use super::virtuals::parse_virtuals;
 use super::{PostAggregator, Query, QueryContext, ScanOrder, ScanQuery, ToInclude, TopNMetric};
 use crate::error::QueryError;
 
@@ -162,15 +163,30 @@ impl Query {
                 }
             }
         };
+        // A dimension naming a virtual column reads the columns of its expression.
+        let dims = |dims: &[&str], virtuals: &[Value], cols: &mut Vec<String>| {
+            let virtuals = parse_virtuals(virtuals).unwrap_or_default();
+            for d in dims {
+                match virtuals.iter().find(|v| v.name == *d) {
+                    Some(v) => cols.extend(v.expr.identifiers()),
+                    None => cols.push((*d).to_string()),
+                }
+            }
+        };
         match self {
             Query::Timeseries(q) => aggs(&q.aggregations, &mut cols),
             Query::TopN(q) => {
                 aggs(&q.aggregations, &mut cols);
-                cols.push(q.dimension.dimension.clone());
+                dims(
+                    &[q.dimension.dimension.as_str()],
+                    &q.virtual_columns,
+                    &mut cols,
+                );
             }
             Query::GroupBy(q) => {
                 aggs(&q.aggregations, &mut cols);
-                cols.extend(q.dimensions.iter().map(|d| d.dimension.clone()));
+                let names: Vec<&str> = q.dimensions.iter().map(|d| d.dimension.as_str()).collect();
+                dims(&names, &q.virtual_columns, &mut cols);
             }
             Query::Scan(q) => cols.extend(q.columns.iter().cloned()),
             Query::Search(q) => cols.extend(
@@ -224,9 +240,27 @@ impl Query {
             if v.is_empty() {
                 Ok(())
             } else {
-                unsupported(
-                    "virtualColumns are not supported in native queries yet; use SQL".into(),
-                )
+                unsupported("virtualColumns are supported in groupBy and topN queries only".into())
+            }
+        };
+        // Virtual columns can be grouped on; nothing else may read them yet.
+        let grouped_virtuals = |v: &[Value],
+                                filter: Option<&FilterSpec>,
+                                aggs: &[AggregatorSpec]|
+         -> Result<(), QueryError> {
+            let names: Vec<String> = parse_virtuals(v)?.into_iter().map(|c| c.name).collect();
+            let mut read = Vec::new();
+            if let Some(f) = filter {
+                f.columns(&mut read);
+            }
+            for a in aggs {
+                read.extend(a.input_fields());
+            }
+            match read.iter().find(|c| names.contains(c)) {
+                Some(c) => unsupported(format!(
+                    "virtual column {c:?} is read by a filter or an aggregator; Eddy groups on virtual columns only"
+                )),
+                None => Ok(()),
             }
         };
         match self {
@@ -235,7 +269,7 @@ impl Query {
                 check_aggs(&q.aggregations, &q.post_aggregations)?;
             }
             Query::TopN(q) => {
-                no_virtual(&q.virtual_columns)?;
+                grouped_virtuals(&q.virtual_columns, q.filter.as_ref(), &q.aggregations)?;
                 q.dimension.validate().map_err(QueryError::Unsupported)?;
                 check_aggs(&q.aggregations, &q.post_aggregations)?;
                 let mut metric = &q.metric;
@@ -252,7 +286,7 @@ impl Query {
                 }
             }
             Query::GroupBy(q) => {
-                no_virtual(&q.virtual_columns)?;
+                grouped_virtuals(&q.virtual_columns, q.filter.as_ref(), &q.aggregations)?;
                 for d in &q.dimensions {
                     d.validate().map_err(QueryError::Unsupported)?;
                 }

@@ -380,6 +380,11 @@ fn random_query(rng: &mut StdRng) -> Value {
             if rng.random_bool(0.2) {
                 dims.push(json!({"type": "default", "dimension": "l2", "outputName": "l2long", "outputType": "LONG"}));
             }
+            if rng.random_bool(0.3) {
+                q["virtualColumns"] = virtuals();
+                let v: &str = ["vh", "vl"].choose(rng).unwrap();
+                dims.push(json!({"type": "default", "dimension": v, "outputName": v, "outputType": "LONG"}));
+            }
             q["dimensions"] = json!(dims);
             q["aggregations"] = json!(aggs);
             if rng.random_bool(0.3) {
@@ -414,6 +419,16 @@ fn random_query(rng: &mut StdRng) -> Value {
         }
     }
     q
+}
+
+/// Expression virtual columns the generated groupBys may group on (reference.rs computes them
+/// independently: `vh` is the hour in New York, `vl` is `l + 1`).
+fn virtuals() -> Value {
+    json!([
+        {"type": "expression", "name": "vh", "outputType": "LONG",
+         "expression": "timestamp_extract(__time, 'HOUR', 'America/New_York')"},
+        {"type": "expression", "name": "vl", "outputType": "LONG", "expression": "\"l\" + 1"},
+    ])
 }
 
 fn run_engine(q: &Value, segments: &[Box<dyn SegmentReader>]) -> Value {

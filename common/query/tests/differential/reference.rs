@@ -599,6 +599,27 @@ fn selected<'a>(q: &Value, rows: &'a [Row]) -> Vec<&'a Row> {
         .collect()
 }
 
+/// The virtual columns the generated queries define (`VIRTUALS` in main.rs), computed here
+/// with chrono rather than the expression language.
+fn virtual_texts(row: &Row, name: &str) -> Option<Vec<Option<String>>> {
+    match name {
+        "vh" => {
+            let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
+            let hour = Utc
+                .timestamp_millis_opt(row.time)
+                .unwrap()
+                .with_timezone(&tz)
+                .hour();
+            Some(vec![Some(hour.to_string())])
+        }
+        "vl" => Some(vec![match row.get("l") {
+            Cell::Long(v) => Some((v + 1).to_string()),
+            _ => None,
+        }]),
+        _ => None,
+    }
+}
+
 fn group_values(row: &Row, dims: &[Value]) -> Vec<Vec<Option<String>>> {
     // Cartesian product of every dimension's values (multi-values explode).
     let mut out: Vec<Vec<Option<String>>> = vec![vec![]];
@@ -607,7 +628,7 @@ fn group_values(row: &Row, dims: &[Value]) -> Vec<Vec<Option<String>>> {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| d["dimension"].as_str().unwrap().to_string());
-        let vals = row.texts(&name);
+        let vals = virtual_texts(row, &name).unwrap_or_else(|| row.texts(&name));
         out = out
             .into_iter()
             .flat_map(|prefix| {

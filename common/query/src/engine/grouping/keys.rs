@@ -1,13 +1,17 @@
 //! Key parts of a group: where each part's per-row ids come from (dictionary ids, long index
-//! ids, segment-local ids for other numbers), and turning the ids of kept groups into values.
+//! ids, segment-local ids for other numbers and for virtual columns' values), and turning the
+//! ids of kept groups into values.
 
 use std::collections::HashMap;
 
 use eddy_segment::{BLOCK_ROWS, ColumnRef, LongIndex, NumericColumn, SegmentReader, StringColumn};
 use eddy_types::TIME_COLUMN;
 
+use eddy_expr::ExprValue;
+
 use super::super::aggs::Block;
 use crate::error::QueryError;
+use crate::model::virtuals::{VirtualColumn, VirtualType};
 use crate::partial::KeyValue;
 
 /// Where a key part comes from.
@@ -25,6 +29,162 @@ pub(super) enum KeySource<'a> {
         local: HashMap<u64, u32>,
         values: Vec<Option<u64>>,
     },
+    /// A virtual column's values, computed per row and given segment-local ids (0 = null).
+    Virtual(Box<VirtualKey<'a>>),
+}
+
+/// A column a virtual column reads, with the current block's values.
+enum Input<'a> {
+    Missing,
+    Number {
+        col: &'a dyn NumericColumn,
+        is_long: bool,
+        longs: Vec<i64>,
+        doubles: Vec<f64>,
+    },
+    Strings {
+        col: &'a dyn StringColumn,
+        offsets: Vec<u32>,
+        ids: Vec<u32>,
+    },
+}
+
+pub(super) struct VirtualKey<'a> {
+    column: &'a VirtualColumn,
+    inputs: Vec<(String, Input<'a>)>,
+    /// The current row's input values, in `inputs` order.
+    bound: Vec<ExprValue>,
+    local: HashMap<KeyValue, u32>,
+    values: Vec<KeyValue>,
+}
+
+impl<'a> VirtualKey<'a> {
+    fn open(segment: &'a dyn SegmentReader, column: &'a VirtualColumn) -> Self {
+        let inputs: Vec<(String, Input<'a>)> = column
+            .expr
+            .identifiers()
+            .into_iter()
+            .map(|name| {
+                let number = |col: &'a dyn NumericColumn| Input::Number {
+                    col,
+                    is_long: col.kind() == eddy_segment::codec::numeric::NumKind::Long,
+                    longs: vec![0; BLOCK_ROWS],
+                    doubles: vec![0.0; BLOCK_ROWS],
+                };
+                let input = if name == TIME_COLUMN {
+                    number(segment.time())
+                } else {
+                    match segment.column(&name) {
+                        Some(ColumnRef::Numeric(col)) => number(col),
+                        Some(ColumnRef::String(col)) => Input::Strings {
+                            col,
+                            offsets: Vec::new(),
+                            ids: Vec::new(),
+                        },
+                        None | Some(ColumnRef::Sketch(_)) => Input::Missing,
+                    }
+                };
+                (name, input)
+            })
+            .collect();
+        VirtualKey {
+            column,
+            bound: Vec::with_capacity(inputs.len()),
+            inputs,
+            local: HashMap::new(),
+            values: vec![KeyValue::Null],
+        }
+    }
+
+    /// The value `input` holds for row `i` of the block (`start` its first row).
+    fn bind(input: &Input<'_>, i: usize, start: usize) -> Result<ExprValue, QueryError> {
+        Ok(match input {
+            Input::Missing => ExprValue::Null,
+            Input::Number {
+                col,
+                is_long,
+                longs,
+                doubles,
+            } => {
+                if col.nulls().is_some_and(|n| n.contains((start + i) as u32)) {
+                    ExprValue::Null
+                } else if *is_long {
+                    ExprValue::Long(longs[i])
+                } else {
+                    ExprValue::Double(doubles[i])
+                }
+            }
+            Input::Strings { col, offsets, ids } => {
+                let row = &ids[offsets[i] as usize..offsets[i + 1] as usize];
+                let text = |id: u32| -> Result<ExprValue, QueryError> {
+                    Ok(col
+                        .value(id)?
+                        .map_or(ExprValue::Null, |v| ExprValue::Str(v.into_owned())))
+                };
+                match row {
+                    [] => ExprValue::Null,
+                    [id] => text(*id)?,
+                    many => {
+                        ExprValue::Array(many.iter().map(|id| text(*id)).collect::<Result<_, _>>()?)
+                    }
+                }
+            }
+        })
+    }
+
+    fn load(&mut self, b: &Block, out: &mut [u32]) -> Result<(), QueryError> {
+        for (_, input) in &mut self.inputs {
+            match input {
+                Input::Missing => {}
+                Input::Number {
+                    col,
+                    is_long: true,
+                    longs,
+                    ..
+                } => col.read_i64(b.index, longs)?,
+                Input::Number { col, doubles, .. } => col.read_f64(b.index, doubles)?,
+                Input::Strings { col, offsets, ids } => {
+                    col.read_multi_ids(b.index, offsets, ids)?
+                }
+            }
+        }
+        for (i, slot) in out.iter_mut().enumerate().take(b.len) {
+            self.bound.clear();
+            for (_, input) in &self.inputs {
+                self.bound.push(Self::bind(input, i, b.start)?);
+            }
+            let (inputs, bound) = (&self.inputs, &self.bound);
+            let row = |name: &str| {
+                inputs
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .map_or(ExprValue::Null, |p| bound[p].clone())
+            };
+            let value = self.column.expr.eval(&row).map_err(|e| {
+                QueryError::Invalid(format!("virtual column {:?}: {e}", self.column.name))
+            })?;
+            let key = match (self.column.output, value) {
+                (_, ExprValue::Null) => KeyValue::Null,
+                (VirtualType::Long, v) => v.as_i64().map_or(KeyValue::Null, KeyValue::Long),
+                (VirtualType::Double, v) => v.as_f64().map_or(KeyValue::Null, KeyValue::double),
+                (VirtualType::String, v) => v.as_text().map_or(KeyValue::Null, KeyValue::Str),
+            };
+            *slot = if key == KeyValue::Null {
+                0
+            } else {
+                let next = self.values.len() as u32;
+                match self.local.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        self.values.push(key.clone());
+                        self.local.insert(key, next);
+                        next
+                    }
+                }
+            };
+        }
+        Ok(())
+    }
 }
 
 impl KeySource<'_> {
@@ -34,12 +194,19 @@ impl KeySource<'_> {
             KeySource::Null => Some(1),
             KeySource::Strings { col, .. } => Some(u64::from(col.cardinality())),
             KeySource::Indexed(i) => Some(u64::from(i.cardinality())),
-            KeySource::Numbers { .. } => None,
+            KeySource::Numbers { .. } | KeySource::Virtual(_) => None,
         }
     }
 }
 
-pub(super) fn open_key<'a>(segment: &'a dyn SegmentReader, name: &str) -> KeySource<'a> {
+pub(super) fn open_key<'a>(
+    segment: &'a dyn SegmentReader,
+    name: &str,
+    virtuals: &'a [VirtualColumn],
+) -> KeySource<'a> {
+    if let Some(v) = virtuals.iter().find(|v| v.name == name) {
+        return KeySource::Virtual(Box::new(VirtualKey::open(segment, v)));
+    }
     if name == TIME_COLUMN {
         return KeySource::Numbers {
             col: segment.time(),
@@ -98,6 +265,7 @@ impl PartIds {
                 col.read_multi_ids(b.index, &mut self.offsets, &mut self.ids)?;
             }
             KeySource::Indexed(index) => index.read_ids(b.index, &mut self.ids)?,
+            KeySource::Virtual(v) => v.load(b, &mut self.ids)?,
             KeySource::Numbers {
                 col,
                 is_long,
@@ -163,6 +331,12 @@ pub(super) fn resolve(
         KeySource::Indexed(index) => {
             for id in ids {
                 out.insert(*id, index.value(*id).map_or(KeyValue::Null, KeyValue::Long));
+            }
+        }
+        KeySource::Virtual(v) => {
+            for id in ids {
+                let value = v.values.get(*id as usize).cloned();
+                out.insert(*id, value.unwrap_or(KeyValue::Null));
             }
         }
         KeySource::Numbers {
