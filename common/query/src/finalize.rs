@@ -98,21 +98,37 @@ pub fn result_map(
     values: &[AggValue],
     out: &mut Map<String, Value>,
 ) {
-    let kinds: Vec<AggKind> = aggs.iter().map(AggKind::of).collect();
-    let mut nums: Vec<(String, Option<Num>)> = Vec::with_capacity(aggs.len() + posts.len());
-    for ((spec, kind), v) in aggs.iter().zip(&kinds).zip(values) {
-        out.insert(spec.name().to_string(), agg_json(*kind, v));
-        nums.push((spec.name().to_string(), agg_num(*kind, v)));
+    result_values(aggs, posts, values, out, None);
+}
+
+/// [`result_map`] with only the outputs named in `only` (all when None) written to `out`.
+pub fn result_values(
+    aggs: &[AggregatorSpec],
+    posts: &[PostAggregator],
+    values: &[AggValue],
+    out: &mut Map<String, Value>,
+    only: Option<&[&str]>,
+) {
+    let wanted = |name: &str| only.is_none_or(|o| o.contains(&name));
+    let mut nums: Vec<(&str, Option<Num>)> = Vec::with_capacity(aggs.len() + posts.len());
+    for (spec, v) in aggs.iter().zip(values) {
+        let kind = AggKind::of(spec);
+        if wanted(spec.name()) {
+            out.insert(spec.name().to_string(), agg_json(kind, v));
+        }
+        nums.push((spec.name(), agg_num(kind, v)));
     }
     for p in posts {
         let value = p.compute(&|name| {
             nums.iter()
                 .rev()
-                .find(|(n, _)| n == name)
+                .find(|(n, _)| *n == name)
                 .and_then(|(_, v)| *v)
         });
-        out.insert(p.name().to_string(), num_json(value));
-        nums.push((p.name().to_string(), value));
+        if wanted(p.name()) {
+            out.insert(p.name().to_string(), num_json(value));
+        }
+        nums.push((p.name(), value));
     }
 }
 

@@ -9,11 +9,11 @@ use serde_json::{Map, Value, json};
 use eddy_types::spec::StringComparator;
 use eddy_types::spec::dimension::ValueType;
 
-use super::{all_timestamp, bucket_time, dim_json, result_map};
+use super::{all_timestamp, bucket_time, dim_json, result_values};
 use crate::compare::{NumLit, compare_strings};
 use crate::error::QueryError;
 use crate::model::{GroupByQuery, HavingSpec, SortDirection};
-use crate::partial::{AggKind, GroupRow, GroupedPartial, KeyValue};
+use crate::partial::{AggKind, AggValue, GroupRow, GroupedPartial, KeyValue};
 use crate::row_filter::{RowFilter, RowValue};
 
 /// Orders dimension values: nulls first; `ordering` on text when given, else numbers numerically
@@ -66,6 +66,9 @@ fn compare_json_numbers(a: &Value, b: &Value) -> Ordering {
 struct Event {
     bucket: i64,
     key: Vec<KeyValue>,
+    aggs: Vec<AggValue>,
+    /// The output row; with a limit and no having, only the `limitSpec` columns until the
+    /// event is among those returned.
     values: Map<String, Value>,
 }
 
@@ -219,26 +222,41 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
     let mut out = Vec::new();
     for (s, rows) in sets.into_iter().enumerate() {
         let subset = q.subtotals_spec.as_ref().map(|st| &st[s]);
-        let mut events: Vec<Event> = rows
-            .into_iter()
-            .map(|row| {
-                let mut values = Map::new();
-                for (d, k) in q.dimensions.iter().zip(&row.key) {
+        let output = |key: &[KeyValue], aggs: &[AggValue], only: Option<&[&str]>| {
+            let mut values = Map::new();
+            if only.is_none() {
+                for (d, k) in q.dimensions.iter().zip(key) {
                     if subset.is_none_or(|st| st.contains(&d.output_name)) {
                         values.insert(d.output_name.clone(), dim_json(k, d.output_type));
                     }
                 }
-                result_map(
-                    &q.aggregations,
-                    &q.post_aggregations,
-                    &row.aggs,
-                    &mut values,
-                );
-                Event {
-                    bucket: row.bucket,
-                    key: row.key,
-                    values,
-                }
+            }
+            result_values(
+                &q.aggregations,
+                &q.post_aggregations,
+                aggs,
+                &mut values,
+                only,
+            );
+            values
+        };
+        // With a limit and no having, most groups are only compared: they get the values
+        // the ordering reads, and the returned ones their whole row after.
+        let sort_columns: Vec<&str> = q
+            .limit_spec
+            .iter()
+            .flat_map(|l| &l.columns)
+            .map(|c| c.dimension.as_str())
+            .collect();
+        let light = having.is_none() && q.limit_spec.as_ref().is_some_and(|l| l.limit.is_some());
+        let only = light.then_some(sort_columns.as_slice());
+        let mut events: Vec<Event> = rows
+            .into_iter()
+            .map(|row| Event {
+                values: output(&row.key, &row.aggs, only),
+                bucket: row.bucket,
+                key: row.key,
+                aggs: row.aggs,
             })
             .collect();
         if let Some(h) = &having {
@@ -251,7 +269,10 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
             .as_ref()
             .and_then(|l| l.limit)
             .unwrap_or(usize::MAX);
-        for e in events.into_iter().skip(offset).take(limit) {
+        for mut e in events.into_iter().skip(offset).take(limit) {
+            if light {
+                e.values = output(&e.key, &e.aggs, None);
+            }
             let ts = if q.granularity.is_all() {
                 all_ts
             } else {
