@@ -432,6 +432,17 @@ async fn http_contract() {
         "{vplan}"
     );
 
+    // LIMIT without ORDER BY over a GROUP BY: a limitSpec without columns (skip + fetch).
+    let body = json!({"query": "EXPLAIN PLAN FOR SELECT country, browser, COUNT(*) FROM clicks GROUP BY 1, 2 LIMIT 3 OFFSET 2",
+                      "resultFormat": "array"});
+    let lplan: Value = post_json(&client, &url, &body).await;
+    let lplan: Value = serde_json::from_str(lplan[0][0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        lplan[0]["query"]["limitSpec"],
+        json!({"type": "default", "limit": 5, "columns": []}),
+        "{lplan}"
+    );
+
     // ORDER BY columns ... LIMIT over rows: the scan orders and limits on each segment.
     let body = json!({"query": "EXPLAIN PLAN FOR SELECT page FROM clicks ORDER BY latency_ms DESC LIMIT 5",
                       "resultFormat": "array"});

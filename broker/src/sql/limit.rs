@@ -101,7 +101,7 @@ pub(super) fn push_limit(
             if node.shape == Shape::Scan {
                 return scan_limit(node, order, fetch);
             }
-            if node.shape != Shape::GroupBy {
+            if node.shape != Shape::GroupBy || node.query.get("limitSpec").is_some() {
                 return None;
             }
             let mut columns = Vec::new();
@@ -164,7 +164,9 @@ fn scan_limit(node: &NativeNode, order: &[SortExpr], fetch: usize) -> Option<Log
         }));
     }
     let mut node = node.clone();
-    node.query["orderBy"] = Value::Array(order_by);
+    if !order_by.is_empty() {
+        node.query["orderBy"] = Value::Array(order_by);
+    }
     node.query["limit"] = json!(fetch);
     Some(node.into_plan())
 }

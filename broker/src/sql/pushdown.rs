@@ -78,6 +78,26 @@ pub fn rewrite(plan: LogicalPlan, opts: &Options) -> Result<LogicalPlan> {
                 )),
                 None => Ok(Transformed::no(p)),
             },
+            // LIMIT without ORDER BY: the native query returns its first rows (a groupBy the
+            // first groups by key, which each segment can find alone).
+            LogicalPlan::Limit(limit) => {
+                use datafusion::logical_expr::{FetchType, SkipType};
+                let (Ok(FetchType::Literal(Some(fetch))), Ok(SkipType::Literal(skip))) =
+                    (limit.get_fetch_type(), limit.get_skip_type())
+                else {
+                    return Ok(Transformed::no(p));
+                };
+                Ok(
+                    push_limit(&limit.input, &[], skip.saturating_add(fetch)).map_or(
+                        Transformed::no(p.clone()),
+                        |input| {
+                            let mut l = limit.clone();
+                            l.input = Arc::new(input);
+                            Transformed::yes(LogicalPlan::Limit(l))
+                        },
+                    ),
+                )
+            }
             _ => Ok(Transformed::no(p)),
         })?
         .data;

@@ -13,7 +13,7 @@ use eddy_types::Interval;
 use eddy_types::spec::FilterSpec;
 
 use crate::error::QueryError;
-use crate::finalize::TopNScorer;
+use crate::finalize::{TopNScorer, prune_to_limit};
 use crate::model::Query;
 use crate::model::virtuals::parse_virtuals;
 use crate::partial::{GroupedPartial, Partial};
@@ -89,7 +89,7 @@ pub fn execute(
         }
         Query::GroupBy(q) => {
             let virtuals = parse_virtuals(&q.virtual_columns)?;
-            grouped(
+            let part = grouped(
                 q.filter.as_ref(),
                 GroupingPlan {
                     granularity: q.granularity,
@@ -98,7 +98,14 @@ pub fn execute(
                     aggs: &q.aggregations,
                     prune: None,
                 },
-            )
+            )?;
+            Ok(match part {
+                Partial::Grouped(mut g) => {
+                    g.rows = prune_to_limit(q, g.rows);
+                    Partial::Grouped(g)
+                }
+                other => other,
+            })
         }
         Query::Scan(q) => {
             let selection = select(segment, &intervals, q.filter.as_ref())?;

@@ -2,6 +2,8 @@
 //! finalized aggregates, post-aggregators, empty-bucket filling, orderings, limits.
 
 mod groupby;
+
+pub use groupby::prune_to_limit;
 mod other;
 
 use std::cmp::Ordering;

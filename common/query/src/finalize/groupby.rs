@@ -284,6 +284,45 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
     Ok(Value::Array(out))
 }
 
+/// Keeps a segment's first `offset + limit` groups when the answer is the first groups by key
+/// (a limit, ordered by dimensions only or not at all, no having, no subtotals): the groups
+/// the query returns are then among every segment's first ones, with all their rows, since no
+/// more than `offset + limit - 1` groups come before one of them anywhere.
+pub fn prune_to_limit(q: &GroupByQuery, rows: Vec<GroupRow>) -> Vec<GroupRow> {
+    let Some(spec) = &q.limit_spec else {
+        return rows;
+    };
+    let Some(limit) = spec.limit else {
+        return rows;
+    };
+    let wanted = limit.saturating_add(spec.offset.unwrap_or(0));
+    let by_keys = spec
+        .columns
+        .iter()
+        .all(|c| q.dimensions.iter().any(|d| d.output_name == c.dimension));
+    if !by_keys || q.having.is_some() || q.subtotals_spec.is_some() || rows.len() <= wanted {
+        return rows;
+    }
+    let mut events: Vec<Event> = rows
+        .into_iter()
+        .map(|r| Event {
+            bucket: r.bucket,
+            key: r.key,
+            aggs: r.aggs,
+            values: Map::new(),
+        })
+        .collect();
+    sort_events(q, &mut events);
+    events
+        .into_iter()
+        .map(|e| GroupRow {
+            bucket: e.bucket,
+            key: e.key,
+            aggs: e.aggs,
+        })
+        .collect()
+}
+
 /// One event's value for one `limitSpec` column, read once before sorting.
 enum SortVal<'e> {
     /// A grouping dimension: its key, and its number when the column orders numerically.

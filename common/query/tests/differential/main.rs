@@ -391,8 +391,14 @@ fn random_query(rng: &mut StdRng) -> Value {
                 q["having"] = json!({"type": "greaterThan", "aggregation": "rows", "value": rng.random_range(0..4)});
             }
             if rng.random_bool(0.5) {
+                // Ordered by a measure, or by the keys alone (what each segment can prune to).
+                let columns = if rng.random_bool(0.6) {
+                    json!([{"dimension": "rows", "direction": if rng.random_bool(0.7) { "descending" } else { "ascending" }}])
+                } else {
+                    json!([])
+                };
                 q["limitSpec"] = json!({"type": "default", "limit": rng.random_range(1..15), "offset": rng.random_range(0..3),
-                    "columns": [{"dimension": "rows", "direction": if rng.random_bool(0.7) { "descending" } else { "ascending" }}]});
+                    "columns": columns});
             }
         }
         8 => {
