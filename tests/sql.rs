@@ -28,6 +28,13 @@ async fn sql_raw(node: &TestNode, body: Value) -> reqwest::Response {
 }
 
 /// POSTs a JSON body and returns the JSON answer.
+/// The native queries `EXPLAIN PLAN FOR q` shows.
+async fn explain(client: &reqwest::Client, url: &str, q: &str) -> Value {
+    let body = json!({"query": format!("EXPLAIN PLAN FOR {q}"), "resultFormat": "array"});
+    let rows: Value = post_json(client, url, &body).await;
+    serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap()
+}
+
 async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Value {
     client
         .post(url)
@@ -405,18 +412,18 @@ async fn http_contract() {
     assert_eq!(plan[0]["query"]["metric"], "a0", "{plan}");
     let two =
         "SELECT country, browser, COUNT(*) AS c FROM clicks GROUP BY 1, 2 ORDER BY c DESC LIMIT 2";
-    let body = json!({"query": format!("EXPLAIN PLAN FOR {two}"), "resultFormat": "array"});
-    let rows: Value = post_json(&client, &url, &body).await;
-    let plan: Value = serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap();
+    let plan = explain(&client, &url, two).await;
     let spec = &plan[0]["query"]["limitSpec"];
     assert_eq!(spec["limit"], 2, "{plan}");
     assert_eq!(spec["columns"][0]["direction"], "descending", "{plan}");
 
     // EXTRACT as a group key: a virtual column of the groupBy, not a grouping on raw times.
-    let body = json!({"query": "EXPLAIN PLAN FOR SELECT EXTRACT(MINUTE FROM __time) AS m, COUNT(*) FROM clicks GROUP BY 1",
-                      "resultFormat": "array"});
-    let vplan: Value = post_json(&client, &url, &body).await;
-    let vplan: Value = serde_json::from_str(vplan[0][0].as_str().unwrap()).unwrap();
+    let vplan = explain(
+        &client,
+        &url,
+        "SELECT EXTRACT(MINUTE FROM __time) AS m, COUNT(*) FROM clicks GROUP BY 1",
+    )
+    .await;
     assert_eq!(
         vplan[0]["query"]["virtualColumns"],
         json!([{"type": "expression", "name": "v0", "outputType": "LONG",
@@ -433,10 +440,12 @@ async fn http_contract() {
     );
 
     // LIMIT without ORDER BY over a GROUP BY: a limitSpec without columns (skip + fetch).
-    let body = json!({"query": "EXPLAIN PLAN FOR SELECT country, browser, COUNT(*) FROM clicks GROUP BY 1, 2 LIMIT 3 OFFSET 2",
-                      "resultFormat": "array"});
-    let lplan: Value = post_json(&client, &url, &body).await;
-    let lplan: Value = serde_json::from_str(lplan[0][0].as_str().unwrap()).unwrap();
+    let lplan = explain(
+        &client,
+        &url,
+        "SELECT country, browser, COUNT(*) FROM clicks GROUP BY 1, 2 LIMIT 3 OFFSET 2",
+    )
+    .await;
     assert_eq!(
         lplan[0]["query"]["limitSpec"],
         json!({"type": "default", "limit": 5, "columns": []}),
@@ -444,10 +453,12 @@ async fn http_contract() {
     );
 
     // ORDER BY columns ... LIMIT over rows: the scan orders and limits on each segment.
-    let body = json!({"query": "EXPLAIN PLAN FOR SELECT page FROM clicks ORDER BY latency_ms DESC LIMIT 5",
-                      "resultFormat": "array"});
-    let rows_plan: Value = post_json(&client, &url, &body).await;
-    let scan_plan: Value = serde_json::from_str(rows_plan[0][0].as_str().unwrap()).unwrap();
+    let scan_plan = explain(
+        &client,
+        &url,
+        "SELECT page FROM clicks ORDER BY latency_ms DESC LIMIT 5",
+    )
+    .await;
     assert_eq!(scan_plan[0]["query"]["queryType"], "scan", "{scan_plan}");
     assert_eq!(scan_plan[0]["query"]["limit"], 5, "{scan_plan}");
     assert_eq!(
