@@ -281,26 +281,6 @@ async fn native_queries_answer_like_druid() {
     assert_eq!(events[0]["page"], rows[0]["page"]);
     assert_eq!(events[0]["bytes"], rows[0]["bytes"]);
     assert_eq!(events[0]["__time"], 1_687_824_028_000i64);
-    // Ordered by other columns (an Eddy addition to Druid's orderBy), across segments.
-    let by_cols = node
-        .query(json!({"queryType": "scan", "dataSource": "clicks", "intervals": [INTERVAL], "columns": ["page", "bytes"],
-            "orderBy": [{"columnName": "bytes", "order": "descending"}], "limit": 3, "offset": 1}))
-        .await;
-    let mut want: Vec<i64> = rows.iter().map(|r| r["bytes"].as_i64().unwrap()).collect();
-    want.sort_unstable_by(|a, b| b.cmp(a));
-    let got: Vec<i64> = by_cols[0]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["bytes"].as_i64().unwrap())
-        .collect();
-    assert_eq!(got, want[1..4]);
-    let by_time = node
-        .query(json!({"queryType": "scan", "dataSource": "clicks", "intervals": [INTERVAL], "columns": ["__time"],
-            "orderBy": [{"columnName": "__time", "order": "descending"}], "limit": 1}))
-        .await;
-    // The sample's last event: 2023-06-28T23:57:30Z.
-    assert_eq!(by_time[0]["events"][0]["__time"], 1_687_996_650_000i64);
     let compact = node
         .query(json!({"queryType": "scan", "dataSource": "clicks", "intervals": [INTERVAL], "columns": ["page"],
             "resultFormat": "compactedList", "limit": 2, "offset": 1}))

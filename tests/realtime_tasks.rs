@@ -40,11 +40,7 @@ fn with_status<'a>(list: &'a [Value], status: &str) -> Vec<&'a Value> {
 async fn realtime_tasks_are_listed_with_their_rows() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(dir.path()).await;
-    node.post(
-        "/eddy/v1/streams",
-        &json!({"topic": "events", "partitions": 2}),
-    )
-    .await;
+    create_topic(&node, "events", 2).await;
     node.post(SUP, &spec("events")).await;
     produce(&node, "events", &events(1, 40)).await;
     wait_totals(&node, (40, sum_range(1, 40)), Duration::from_secs(20)).await;
@@ -130,11 +126,7 @@ async fn spills_are_merged_into_one_segment_at_hand_off() {
         "ioConfig": {"type": "kafka", "topic": "merged", "inputFormat": {"type": "json"},
             "useEarliestOffset": true, "taskCount": 1},
         "tuningConfig": {"type": "kafka", "maxRowsInMemory": 5}}});
-    node.post(
-        "/eddy/v1/streams",
-        &json!({"topic": "merged", "partitions": 1}),
-    )
-    .await;
+    create_topic(&node, "merged", 1).await;
     let (status, body) = node.post(SUP, &spec).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let query = "SELECT SUM(\"count\") AS n, SUM(uids) AS s, APPROX_COUNT_DISTINCT_BUILTIN(users) AS u FROM merged";
@@ -234,11 +226,7 @@ fn break_disk_of(node: &TestNode, task: &str) {
 async fn replicas_keep_rows_queryable_when_one_fails() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(dir.path()).await;
-    node.post(
-        "/eddy/v1/streams",
-        &json!({"topic": "events", "partitions": 1}),
-    )
-    .await;
+    create_topic(&node, "events", 1).await;
     let mut spec = spec("events");
     spec["spec"]["ioConfig"]["taskCount"] = json!(1);
     spec["spec"]["ioConfig"]["replicas"] = json!(2);

@@ -1,13 +1,15 @@
 //! Druid SQL over HTTP, end to end on an in-process standalone node loaded with the sample
 //! clickstream: the sqllogictest files under `tests/slt/` (every function, clause and catalog
-//! query, expected results reviewed by hand), and the HTTP contract of `/druid/v2/sql`
-//! (result formats, headers, bodies, parameters, errors, cancellation, EXPLAIN).
+//! query, expected results reviewed by hand), the HTTP contract of `/druid/v2/sql` (result
+//! formats, headers, bodies, parameters, errors, cancellation, EXPLAIN), and the native scans
+//! SQL plans for ORDER BY columns ... LIMIT.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::{TestNode, repo_path, sample_spec};
+use common::slt::{Record, cell, parse_slt};
+use common::{TestNode, repo_path, sample_rows, sample_spec};
 use serde_json::{Value, json};
 
 async fn loaded_node(dir: &std::path::Path) -> TestNode {
@@ -27,7 +29,6 @@ async fn sql_raw(node: &TestNode, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-/// POSTs a JSON body and returns the JSON answer.
 /// The native queries `EXPLAIN PLAN FOR q` shows.
 async fn explain(client: &reqwest::Client, url: &str, q: &str) -> Value {
     let body = json!({"query": format!("EXPLAIN PLAN FOR {q}"), "resultFormat": "array"});
@@ -35,6 +36,7 @@ async fn explain(client: &reqwest::Client, url: &str, q: &str) -> Value {
     serde_json::from_str(rows[0][0].as_str().unwrap()).unwrap()
 }
 
+/// POSTs a JSON body and returns the JSON answer.
 async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Value {
     client
         .post(url)
@@ -45,80 +47,6 @@ async fn post_json(client: &reqwest::Client, url: &str, body: &Value) -> Value {
         .json()
         .await
         .unwrap()
-}
-
-/// One cell as sqllogictest prints it.
-fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => "NULL".into(),
-        Value::String(s) if s.is_empty() => "(empty)".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// A record of an .slt file.
-enum Record {
-    Query {
-        sql: String,
-        sort: bool,
-        expected: Vec<String>,
-        line: usize,
-    },
-    Error {
-        sql: String,
-        pattern: String,
-        line: usize,
-    },
-}
-
-/// Parses the subset of the sqllogictest format the files use: `query <types> [rowsort]`
-/// blocks with `----` results, and `query error <text>` / `statement error <text>`.
-fn parse_slt(text: &str) -> Vec<Record> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i].trim_end();
-        if line.is_empty() || line.starts_with('#') {
-            i += 1;
-            continue;
-        }
-        let start = i + 1;
-        let head: Vec<&str> = line.split_whitespace().collect();
-        i += 1;
-        let mut sql = Vec::new();
-        while i < lines.len() && !lines[i].trim().is_empty() && lines[i].trim() != "----" {
-            sql.push(lines[i]);
-            i += 1;
-        }
-        let sql = sql.join("\n");
-        match head.as_slice() {
-            ["query" | "statement", "error", rest @ ..] => out.push(Record::Error {
-                sql,
-                pattern: rest.join(" "),
-                line: start,
-            }),
-            ["query", _types, rest @ ..] => {
-                let mut expected = Vec::new();
-                if i < lines.len() && lines[i].trim() == "----" {
-                    i += 1;
-                    while i < lines.len() && !lines[i].trim().is_empty() {
-                        expected.push(lines[i].trim_end().to_string());
-                        i += 1;
-                    }
-                }
-                out.push(Record::Query {
-                    sql,
-                    sort: rest.contains(&"rowsort"),
-                    expected,
-                    line: start,
-                });
-            }
-            other => panic!("line {start}: unknown record {other:?}"),
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,4 +442,36 @@ fn slt_parser_reads_records() {
         }
         Record::Error { .. } => panic!("first is a query"),
     }
+}
+
+/// The native scan SQL uses for ORDER BY columns ... LIMIT: `orderBy` on any columns (an Eddy
+/// addition to Druid's, which orders by `__time` only), across segments, and on `__time`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_scans_order_by_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = loaded_node(dir.path()).await;
+    let interval = "2023-06-01/2023-08-01";
+    let by_cols = node
+        .query(json!({"queryType": "scan", "dataSource": "clicks", "intervals": [interval], "columns": ["page", "bytes"],
+            "orderBy": [{"columnName": "bytes", "order": "descending"}], "limit": 3, "offset": 1}))
+        .await;
+    let mut want: Vec<i64> = sample_rows()
+        .iter()
+        .map(|r| r["bytes"].as_i64().unwrap())
+        .collect();
+    want.sort_unstable_by(|a, b| b.cmp(a));
+    let got: Vec<i64> = by_cols[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["bytes"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, want[1..4]);
+    let by_time = node
+        .query(json!({"queryType": "scan", "dataSource": "clicks", "intervals": [interval], "columns": ["__time"],
+            "orderBy": [{"columnName": "__time", "order": "descending"}], "limit": 1}))
+        .await;
+    // The sample's last event: 2023-06-28T23:57:30Z.
+    assert_eq!(by_time[0]["events"][0]["__time"], 1_687_996_650_000i64);
+    node.stop().await;
 }

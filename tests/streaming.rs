@@ -20,12 +20,7 @@ use common::stream::*;
 async fn supervisor_reads_the_stream_and_hands_off_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(dir.path()).await;
-    let (status, body) = node
-        .post(
-            "/eddy/v1/streams",
-            &json!({"topic": "events", "partitions": 3}),
-        )
-        .await;
+    let (status, body) = create_topic(&node, "events", 3).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = node.post(SUP, &spec("events")).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"id": "events"})));

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod slt;
 pub mod stream;
 
 use std::path::{Path, PathBuf};

@@ -34,6 +34,15 @@ pub fn events(first: u64, n: u64) -> String {
         .join("\n")
 }
 
+/// Creates an embedded topic; the answer's status and body.
+pub async fn create_topic(node: &TestNode, topic: &str, partitions: u32) -> (StatusCode, Value) {
+    node.post(
+        "/eddy/v1/streams",
+        &json!({"topic": topic, "partitions": partitions}),
+    )
+    .await
+}
+
 pub async fn produce(node: &TestNode, topic: &str, body: &str) -> Value {
     let resp = reqwest::Client::new()
         .post(format!("{}/eddy/v1/streams/{topic}?key=page", node.url))
