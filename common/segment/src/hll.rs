@@ -263,7 +263,7 @@ impl Hll {
                 Ok(Hll::Sparse(v))
             }
             KIND_DENSE_ZSTD => {
-                let regs = zstd::bulk::decompress(rest, REGISTERS)
+                let regs = crate::codec::unzstd(rest, REGISTERS)
                     .map_err(|e| format!("dense sketch does not decompress: {e}"))?;
                 Hll::from_registers(regs)
             }

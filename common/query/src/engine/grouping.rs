@@ -145,7 +145,7 @@ pub fn group_segment(
                 }
             }
             for (p, src) in parts.iter_mut().zip(sources.iter_mut()) {
-                p.load(src, &block)?;
+                p.load(src, &block, rows)?;
             }
             if identity {
                 // Group numbers are the ids themselves: no lookups, no copies for whole blocks.

@@ -129,7 +129,7 @@ impl StringDict {
         for p in 0..self.num_pages {
             let (offset, len, raw_len) = self.page(p);
             let start = data_start + offset;
-            let raw = zstd::bulk::decompress(&self.data[start..start + len], raw_len)
+            let raw = crate::codec::unzstd(&self.data[start..start + len], raw_len)
                 .map_err(|e| format!("dictionary page {p} does not decompress: {e}"))?;
             let expected = (self.count - p * self.page_values).min(self.page_values);
             let mut pos = 0;

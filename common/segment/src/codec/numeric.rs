@@ -400,7 +400,7 @@ impl NumericBlocks {
             if size > n * 16 + 1024 * 1024 {
                 return Err(format!("block {b}: implausible decompressed size {size}"));
             }
-            decompressed = zstd::bulk::decompress(&raw[4..], size)
+            decompressed = crate::codec::unzstd(&raw[4..], size)
                 .map_err(|e| format!("block {b}: zstd: {e}"))?;
             &decompressed
         } else {

@@ -100,7 +100,7 @@ impl SketchBlocks {
         }
         let (off, len, raw_len) = self.entry(b);
         let start = HEADER + self.num_blocks * ENTRY + off;
-        let raw = zstd::bulk::decompress(&self.data[start..start + len], raw_len)
+        let raw = crate::codec::unzstd(&self.data[start..start + len], raw_len)
             .map_err(|e| format!("sketch block {b}: zstd: {e}"))?;
         let n = (self.num_rows - b * BLOCK_ROWS).min(BLOCK_ROWS);
         if raw.len() < n * 4 {

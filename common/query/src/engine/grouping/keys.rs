@@ -2,14 +2,14 @@
 //! ids, segment-local ids for other numbers and for virtual columns' values), and turning the
 //! ids of kept groups into values.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use eddy_segment::{BLOCK_ROWS, ColumnRef, LongIndex, NumericColumn, SegmentReader, StringColumn};
 use eddy_types::TIME_COLUMN;
 
 use eddy_expr::ExprValue;
 
-use super::super::aggs::Block;
+use super::super::aggs::{Block, Rows};
 use crate::error::QueryError;
 use crate::model::virtuals::{VirtualColumn, VirtualType};
 use crate::partial::KeyValue;
@@ -132,7 +132,8 @@ impl<'a> VirtualKey<'a> {
         })
     }
 
-    fn load(&mut self, b: &Block, out: &mut [u32]) -> Result<(), QueryError> {
+    /// Ids of the selected rows' values (other rows of `out` are left as they were).
+    fn load(&mut self, b: &Block, rows: Rows<'_>, out: &mut [u32]) -> Result<(), QueryError> {
         for (_, input) in &mut self.inputs {
             match input {
                 Input::Missing => {}
@@ -148,7 +149,8 @@ impl<'a> VirtualKey<'a> {
                 }
             }
         }
-        for (i, slot) in out.iter_mut().enumerate().take(b.len) {
+        for k in 0..rows.len() {
+            let i = rows.get(k);
             self.bound.clear();
             for (_, input) in &self.inputs {
                 self.bound.push(Self::bind(input, i, b.start)?);
@@ -169,7 +171,7 @@ impl<'a> VirtualKey<'a> {
                 (VirtualType::Double, v) => v.as_f64().map_or(KeyValue::Null, KeyValue::double),
                 (VirtualType::String, v) => v.as_text().map_or(KeyValue::Null, KeyValue::Str),
             };
-            *slot = if key == KeyValue::Null {
+            out[i] = if key == KeyValue::Null {
                 0
             } else {
                 let next = self.values.len() as u32;
@@ -255,7 +257,14 @@ impl PartIds {
         }
     }
 
-    pub(super) fn load(&mut self, src: &mut KeySource<'_>, b: &Block) -> Result<(), QueryError> {
+    /// The ids of the block's rows; numbers and virtual columns get ids only for the selected
+    /// `rows` (so a selective filter does not fill the segment-local table with other rows).
+    pub(super) fn load(
+        &mut self,
+        src: &mut KeySource<'_>,
+        b: &Block,
+        rows: Rows<'_>,
+    ) -> Result<(), QueryError> {
         self.multi = false;
         match src {
             KeySource::Null => self.ids[..b.len].fill(0),
@@ -265,7 +274,7 @@ impl PartIds {
                 col.read_multi_ids(b.index, &mut self.offsets, &mut self.ids)?;
             }
             KeySource::Indexed(index) => index.read_ids(b.index, &mut self.ids)?,
-            KeySource::Virtual(v) => v.load(b, &mut self.ids)?,
+            KeySource::Virtual(v) => v.load(b, rows, &mut self.ids)?,
             KeySource::Numbers {
                 col,
                 is_long,
@@ -283,7 +292,8 @@ impl PartIds {
                         self.nulls[r as usize - b.start] = true;
                     }
                 }
-                for i in 0..b.len {
+                for k in 0..rows.len() {
+                    let i = rows.get(k);
                     if self.nulls[i] {
                         self.ids[i] = 0;
                         continue;
