@@ -367,6 +367,34 @@ async fn http_contract() {
         "{vplan}"
     );
 
+    // Other expressions the native language computes alike: a CASE key and a LENGTH inside
+    // an aggregate are virtual columns of the groupBy (the .slt files check their answers).
+    let cplan = explain(
+        &client,
+        &url,
+        "SELECT CASE WHEN browser = 'Chrome' THEN country ELSE '' END AS k, AVG(LENGTH(page)) FROM clicks GROUP BY 1",
+    )
+    .await;
+    let q = &cplan[0]["query"];
+    assert_eq!(
+        q["virtualColumns"][0],
+        json!({"type": "expression", "name": "v0", "outputType": "STRING",
+               "expression": "case_searched((\"browser\" == 'Chrome'), \"country\", '')"}),
+        "{cplan}"
+    );
+    assert_eq!(
+        q["virtualColumns"][1]["expression"], "strlen(\"page\")",
+        "{cplan}"
+    );
+    assert_eq!(
+        q["aggregations"][0]["fieldName"], q["virtualColumns"][1]["name"],
+        "{cplan}"
+    );
+    assert_eq!(
+        q["aggregations"][1]["fieldName"], q["virtualColumns"][2]["name"],
+        "{cplan}"
+    );
+
     // LIMIT without ORDER BY over a GROUP BY: a limitSpec without columns (skip + fetch).
     let lplan = explain(
         &client,

@@ -2,7 +2,9 @@
 //! pushdown step turns what native queries can express into native queries that run next to
 //! the data, and DataFusion runs only the rest.
 
+mod aggregators;
 mod catalog;
+mod expression;
 mod filter;
 mod flight;
 mod functions;

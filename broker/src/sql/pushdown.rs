@@ -1,7 +1,8 @@
 //! The pushdown step: after DataFusion has optimized a plan (filters and projections pushed into
 //! table scans), the parts native queries can express are replaced by `DruidQuery` nodes that
 //! run next to the data:
-//! - an aggregate over one datasource (GROUP BY columns and at most one time bucketing, COUNT,
+//! - an aggregate over one datasource (GROUP BY columns, expressions the native expression
+//!   language computes the same way (virtual columns), at most one time bucketing, COUNT,
 //!   SUM, MIN, MAX, AVG, COUNT(DISTINCT)/APPROX_COUNT_DISTINCT, FILTER clauses) becomes a
 //!   groupBy or timeseries query;
 //! - ORDER BY ... LIMIT over such an aggregate becomes its `limitSpec`, so only the top rows
@@ -20,6 +21,8 @@ use serde_json::{Value, json};
 
 use eddy_types::time::TimeZone;
 
+use super::aggregators::aggregator;
+use super::expression;
 use super::filter::{self, Native, column_of, literal};
 use super::limit::push_limit;
 use super::native::{NativeNode, Shape, Source};
@@ -231,183 +234,6 @@ pub(super) fn output_type(kind: &str) -> &'static str {
     }
 }
 
-/// Native aggregators (and a post-aggregator, for AVG) computing one SQL aggregate as `name`.
-fn aggregator(
-    e: &Expr,
-    name: &str,
-    cols: &Columns,
-    opts: &Options,
-) -> Option<(Vec<Value>, Option<Value>)> {
-    let Expr::AggregateFunction(f) = e.clone().unalias() else {
-        return None;
-    };
-    let p = &f.params;
-    let func = f.func.name().to_lowercase();
-    if !p.order_by.is_empty() {
-        return first_last(&func, p, name, cols);
-    }
-    let arg_col = || -> Option<(&str, &str)> {
-        let c = column_of(p.args.first()?)?;
-        Some((c, cols.kind(c)?))
-    };
-    let numeric = |kind: &str| matches!(kind, "LONG" | "FLOAT" | "DOUBLE");
-    let typed = |kind: &str, long: &str, double: &str| -> String {
-        if kind == "LONG" {
-            long.into()
-        } else {
-            double.into()
-        }
-    };
-    let (mut aggs, post): (Vec<Value>, Option<Value>) = match (func.as_str(), p.distinct) {
-        ("count", false) => match p.args.first() {
-            None => (vec![json!({"type": "count", "name": name})], None),
-            Some(a) if literal(a).is_some_and(|v| !v.is_null()) => {
-                (vec![json!({"type": "count", "name": name})], None)
-            }
-            Some(_) => {
-                let (c, _) = arg_col()?;
-                (
-                    vec![json!({
-                        "type": "filtered",
-                        "name": name,
-                        "filter": {"type": "not", "field": {"type": "null", "column": c}},
-                        "aggregator": {"type": "count", "name": name},
-                    })],
-                    None,
-                )
-            }
-        },
-        ("count", true) | ("approx_distinct", false) => {
-            if func == "count" && !opts.approx_count_distinct {
-                return None;
-            }
-            let (c, kind) = arg_col()?;
-            if c == eddy_types::TIME_COLUMN {
-                return None;
-            }
-            if kind.starts_with("COMPLEX<hyperUnique") {
-                (
-                    vec![
-                        json!({"type": "hyperUnique", "name": name, "fieldName": c, "round": true}),
-                    ],
-                    None,
-                )
-            } else if kind.starts_with("COMPLEX") {
-                return None;
-            } else {
-                (
-                    vec![
-                        json!({"type": "cardinality", "name": name, "fields": [c], "byRow": false, "round": true}),
-                    ],
-                    None,
-                )
-            }
-        }
-        ("sum", false) => {
-            let (c, kind) = arg_col()?;
-            if !numeric(kind) || c == eddy_types::TIME_COLUMN {
-                return None;
-            }
-            (
-                vec![
-                    json!({"type": typed(kind, "longSum", "doubleSum"), "name": name, "fieldName": c}),
-                ],
-                None,
-            )
-        }
-        ("min" | "max", false) => {
-            let (c, kind) = arg_col()?;
-            if !numeric(kind) {
-                return None;
-            }
-            let t = if func == "min" {
-                typed(kind, "longMin", "doubleMin")
-            } else {
-                typed(kind, "longMax", "doubleMax")
-            };
-            (vec![json!({"type": t, "name": name, "fieldName": c})], None)
-        }
-        ("avg", false) => {
-            let (c, kind) = arg_col()?;
-            if !numeric(kind) || c == eddy_types::TIME_COLUMN {
-                return None;
-            }
-            let sum = format!("{name}:sum");
-            let count = format!("{name}:count");
-            (
-                // A double sum: a long sum of large values (ids) would overflow.
-                vec![
-                    json!({"type": "doubleSum", "name": sum, "fieldName": c}),
-                    json!({"type": "count", "name": count}),
-                ],
-                Some(json!({
-                    "type": "arithmetic",
-                    "name": name,
-                    "fn": "quotient",
-                    "fields": [
-                        {"type": "fieldAccess", "fieldName": sum},
-                        {"type": "fieldAccess", "fieldName": count},
-                    ],
-                })),
-            )
-        }
-        _ => return None,
-    };
-    if let Some(w) = &p.filter {
-        let f = filter::translate(w, cols)?.into_filter();
-        aggs = aggs
-            .into_iter()
-            .map(|a| {
-                let n = a["name"].clone();
-                json!({"type": "filtered", "name": n, "filter": f, "aggregator": a})
-            })
-            .collect();
-    }
-    Some((aggs, post))
-}
-
-/// LATEST/EARLIEST (`last_value`/`first_value` ordered by `__time`) as Druid's typed
-/// Last/First aggregators.
-fn first_last(
-    func: &str,
-    p: &datafusion::logical_expr::expr::AggregateFunctionParams,
-    name: &str,
-    cols: &Columns,
-) -> Option<(Vec<Value>, Option<Value>)> {
-    let last = match func {
-        "last_value" => true,
-        "first_value" => false,
-        _ => return None,
-    };
-    let [order] = p.order_by.as_slice() else {
-        return None;
-    };
-    if column_of(&order.expr) != Some(eddy_types::TIME_COLUMN) || p.args.len() != 1 {
-        return None;
-    }
-    // ORDER BY __time DESC flips which end is wanted.
-    let last = last == order.asc;
-    let c = column_of(&p.args[0])?;
-    let kind = cols.kind(c)?;
-    let prefix = match kind {
-        "STRING" => "string",
-        "LONG" => "long",
-        "FLOAT" => "float",
-        "DOUBLE" => "double",
-        _ => return None,
-    };
-    let t = format!("{prefix}{}", if last { "Last" } else { "First" });
-    let mut agg = json!({"type": t, "name": name, "fieldName": c});
-    if kind == "STRING" {
-        agg["maxStringBytes"] = json!(1024);
-    }
-    if let Some(w) = &p.filter {
-        let f = filter::translate(w, cols)?.into_filter();
-        agg = json!({"type": "filtered", "name": name, "filter": f, "aggregator": agg});
-    }
-    Some((vec![agg], None))
-}
-
 /// The datasource scan under an aggregate, with its group and aggregate expressions (in that
 /// order) rewritten over the table's columns; None when the input is not a plain scan.
 pub(super) fn aggregate_input(agg: &Aggregate) -> Option<(Arc<DruidTable>, &TableScan, Vec<Expr>)> {
@@ -446,10 +272,19 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
             sources.push(Source::Timestamp);
             continue;
         }
-        if let Some(expression) = virtual_key(e, cols, opts) {
+        let computed = virtual_key(e, cols, opts).map(|x| (x, "LONG")).or_else(|| {
+            if matches!(e, Expr::Column(_)) {
+                return None;
+            }
+            let (text, kind) = expression::translate(e, cols)?;
+            Some((text, kind.output_type()?))
+        });
+        if let Some((expression, out)) = computed {
             let (v, name) = (format!("v{i}"), format!("d{i}"));
-            virtuals.push(json!({"type": "expression", "name": v, "expression": expression, "outputType": "LONG"}));
-            dimensions.push(json!({"type": "default", "dimension": v, "outputName": name, "outputType": "LONG"}));
+            virtuals.push(json!({"type": "expression", "name": v, "expression": expression, "outputType": out}));
+            dimensions.push(
+                json!({"type": "default", "dimension": v, "outputName": name, "outputType": out}),
+            );
             sources.push(Source::Field(name));
             continue;
         }
@@ -474,7 +309,7 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
     let mut post = Vec::new();
     for (i, e) in exprs[n_group..].iter().enumerate() {
         let name = format!("a{i}");
-        let (a, p) = aggregator(e, &name, cols, opts)?;
+        let (a, p) = aggregator(e, &name, cols, opts, &mut virtuals)?;
         aggregations.extend(a);
         post.extend(p);
         sources.push(Source::Field(name));

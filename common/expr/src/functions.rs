@@ -34,8 +34,29 @@ fn tz_arg(args: &[ExprValue], i: usize) -> Result<TimeZone, ExprError> {
     }
 }
 
+/// Patterns are nearly always literals of the expression, so each thread keeps the ones it has
+/// compiled (a few dozen at most; the cache is cleared when it grows past that) instead of
+/// compiling one per row.
 fn regex_cached(pattern: &str) -> Result<Regex, ExprError> {
-    Regex::new(pattern).map_err(|e| ExprError::Eval(format!("bad regex {pattern:?}: {e}")))
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    const KEEP: usize = 64;
+    thread_local! {
+        static COMPILED: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+    }
+    COMPILED.with(|cell| {
+        let mut compiled = cell.borrow_mut();
+        if let Some(re) = compiled.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = Regex::new(pattern)
+            .map_err(|e| ExprError::Eval(format!("bad regex {pattern:?}: {e}")))?;
+        if compiled.len() >= KEEP {
+            compiled.clear();
+        }
+        compiled.insert(pattern.to_string(), re.clone());
+        Ok(re)
+    })
 }
 
 pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, ExprError> {

@@ -6,6 +6,7 @@
 
 use roaring::RoaringBitmap;
 
+use eddy_expr::ExprValue;
 use eddy_segment::{BLOCK_ROWS, ColumnRef, NumericColumn, SegmentReader, StringColumn};
 use eddy_types::TIME_COLUMN;
 use eddy_types::spec::AggregatorSpec;
@@ -13,6 +14,7 @@ use eddy_types::spec::AggregatorSpec;
 use crate::compare::NumLit;
 use crate::error::QueryError;
 use crate::filter;
+use crate::model::virtuals::{VirtualColumn, VirtualType};
 use crate::partial::AggValue;
 
 mod first_last;
@@ -104,10 +106,17 @@ enum NumInput<'a> {
 }
 
 impl<'a> NumInput<'a> {
-    fn open(segment: &'a dyn SegmentReader, field: Option<&str>) -> Result<Self, QueryError> {
+    fn open(
+        segment: &'a dyn SegmentReader,
+        field: Option<&str>,
+        virtuals: &[VirtualColumn],
+    ) -> Result<Self, QueryError> {
         let Some(field) = field else {
             return Ok(NumInput::Missing);
         };
+        if let Some(v) = virtuals.iter().find(|v| v.name == field) {
+            return Self::open_virtual(segment, v);
+        }
         if field == TIME_COLUMN {
             return Ok(NumInput::Column(segment.time()));
         }
@@ -124,6 +133,49 @@ impl<'a> NumInput<'a> {
                     "{field:?} is a hyperUnique sketch; use a hyperUnique aggregator on it"
                 )));
             }
+        })
+    }
+
+    /// A virtual column over one string column: its number for every dictionary id, computed
+    /// once per segment (so `strlen(URL)` costs one evaluation per distinct URL).
+    fn open_virtual(segment: &'a dyn SegmentReader, v: &VirtualColumn) -> Result<Self, QueryError> {
+        let names = v.expr.identifiers();
+        let eval = |value: Option<&str>| -> Result<Option<NumLit>, QueryError> {
+            let row = |name: &str| match value {
+                Some(text) if name == names[0] => ExprValue::Str(text.to_string()),
+                _ => ExprValue::Null,
+            };
+            let out = v
+                .expr
+                .eval(&row)
+                .map_err(|e| QueryError::Invalid(format!("virtual column {:?}: {e}", v.name)))?;
+            Ok(match (v.output, out) {
+                (_, ExprValue::Null) => None,
+                (VirtualType::Long, x) => x.as_i64().map(NumLit::Long),
+                (VirtualType::Double, x) => x.as_f64().map(NumLit::Double),
+                (VirtualType::String, x) => x.as_text().as_deref().and_then(NumLit::parse),
+            })
+        };
+        let column = match &names[..] {
+            [one] if one != TIME_COLUMN => segment.column(one),
+            _ => return Err(virtual_input_unsupported(&v.name)),
+        };
+        Ok(match column {
+            Some(ColumnRef::String(col)) if !col.is_multi_value() => {
+                let mut parsed = vec![eval(None)?; col.cardinality() as usize];
+                let mut failed = None;
+                col.for_each_value(&mut |id, text| match eval(Some(text)) {
+                    Ok(n) => parsed[id as usize] = n,
+                    Err(e) => failed = Some(e),
+                })?;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                NumInput::Strings { col, parsed }
+            }
+            // The column is missing here: the expression of a null, the same on every row.
+            None if eval(None)?.is_none() => NumInput::Missing,
+            _ => return Err(virtual_input_unsupported(&v.name)),
         })
     }
 
@@ -279,13 +331,21 @@ impl Agg for Filtered<'_> {
     }
 }
 
-/// Builds the aggregator for `spec` over `segment`.
+fn virtual_input_unsupported(name: &str) -> QueryError {
+    QueryError::Unsupported(format!(
+        "virtual column {name:?}: an aggregator can read a virtual column only when its \
+         expression reads one single-valued string column"
+    ))
+}
+
+/// Builds the aggregator for `spec` over `segment`; numeric aggregators may read `virtuals`.
 pub fn build<'a>(
     spec: &AggregatorSpec,
     segment: &'a dyn SegmentReader,
+    virtuals: &[VirtualColumn],
 ) -> Result<Box<dyn Agg + 'a>, QueryError> {
     let numeric = |a: &eddy_types::spec::aggregator::FieldAggregator| {
-        NumInput::open(segment, a.field_name.as_deref())
+        NumInput::open(segment, a.field_name.as_deref(), virtuals)
     };
     Ok(match spec {
         AggregatorSpec::Count { .. } => Box::new(Count::new()),
@@ -323,7 +383,7 @@ pub fn build<'a>(
         | AggregatorSpec::StringLast(a) => Box::new(FirstLast::open(spec, a, segment)?),
         AggregatorSpec::Filtered(f) => Box::new(Filtered {
             matches: filter::evaluate(&f.filter, segment)?,
-            inner: build(&f.aggregator, segment)?,
+            inner: build(&f.aggregator, segment, virtuals)?,
             rows: Vec::with_capacity(BLOCK_ROWS),
             groups: Vec::with_capacity(BLOCK_ROWS),
             mask: vec![false; BLOCK_ROWS],

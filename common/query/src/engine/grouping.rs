@@ -53,7 +53,7 @@ pub fn group_segment(
     let mut aggs: Vec<Box<dyn Agg + '_>> = plan
         .aggs
         .iter()
-        .map(|a| aggs::build(a, segment))
+        .map(|a| aggs::build(a, segment, plan.virtuals))
         .collect::<Result<_, _>>()?;
     let bucketed = !plan.granularity.is_all();
     let mut sources: Vec<KeySource<'_>> = plan

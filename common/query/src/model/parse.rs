@@ -155,9 +155,15 @@ impl Query {
         if let Some(f) = self.filter() {
             f.columns(&mut cols);
         }
-        let aggs = |aggs: &[AggregatorSpec], cols: &mut Vec<String>| {
+        let aggs = |aggs: &[AggregatorSpec], virtuals: &[Value], cols: &mut Vec<String>| {
+            let virtuals = parse_virtuals(virtuals).unwrap_or_default();
             for a in aggs {
-                cols.extend(a.input_fields());
+                for c in a.input_fields() {
+                    match virtuals.iter().find(|v| v.name == c) {
+                        Some(v) => cols.extend(v.expr.identifiers()),
+                        None => cols.push(c),
+                    }
+                }
                 if let AggregatorSpec::Filtered(f) = a {
                     f.filter.columns(cols);
                 }
@@ -174,9 +180,9 @@ impl Query {
             }
         };
         match self {
-            Query::Timeseries(q) => aggs(&q.aggregations, &mut cols),
+            Query::Timeseries(q) => aggs(&q.aggregations, &[], &mut cols),
             Query::TopN(q) => {
-                aggs(&q.aggregations, &mut cols);
+                aggs(&q.aggregations, &q.virtual_columns, &mut cols);
                 dims(
                     &[q.dimension.dimension.as_str()],
                     &q.virtual_columns,
@@ -184,7 +190,7 @@ impl Query {
                 );
             }
             Query::GroupBy(q) => {
-                aggs(&q.aggregations, &mut cols);
+                aggs(&q.aggregations, &q.virtual_columns, &mut cols);
                 let names: Vec<&str> = q.dimensions.iter().map(|d| d.dimension.as_str()).collect();
                 dims(&names, &q.virtual_columns, &mut cols);
             }
@@ -243,25 +249,45 @@ impl Query {
                 unsupported("virtualColumns are supported in groupBy and topN queries only".into())
             }
         };
-        // Virtual columns can be grouped on; nothing else may read them yet.
+        // Virtual columns can be grouped on, and summed, minimized or maximized when their
+        // expression reads one column; filters and other aggregators cannot read them yet.
         let grouped_virtuals = |v: &[Value],
                                 filter: Option<&FilterSpec>,
                                 aggs: &[AggregatorSpec]|
          -> Result<(), QueryError> {
-            let names: Vec<String> = parse_virtuals(v)?.into_iter().map(|c| c.name).collect();
+            let virtuals = parse_virtuals(v)?;
+            let is_virtual = |c: &String| virtuals.iter().any(|v| &v.name == c);
             let mut read = Vec::new();
             if let Some(f) = filter {
                 f.columns(&mut read);
             }
             for a in aggs {
-                read.extend(a.input_fields());
+                let mut a = a;
+                while let AggregatorSpec::Filtered(f) = a {
+                    f.filter.columns(&mut read);
+                    a = &f.aggregator;
+                }
             }
-            match read.iter().find(|c| names.contains(c)) {
-                Some(c) => unsupported(format!(
-                    "virtual column {c:?} is read by a filter or an aggregator; Eddy groups on virtual columns only"
-                )),
-                None => Ok(()),
+            if let Some(c) = read.iter().find(|c| is_virtual(c)) {
+                return unsupported(format!(
+                    "virtual column {c:?} is read by a filter; Eddy groups and aggregates on virtual columns only"
+                ));
             }
+            for a in aggs {
+                let numeric = numeric_input(a);
+                for c in a.input_fields() {
+                    let Some(v) = virtuals.iter().find(|v| v.name == c) else {
+                        continue;
+                    };
+                    if numeric != Some(c.as_str()) || v.expr.identifiers().len() != 1 {
+                        return unsupported(format!(
+                            "virtual column {c:?} is read by aggregator {:?}; only sum, min and max aggregators read virtual columns, of expressions over one column",
+                            a.name()
+                        ));
+                    }
+                }
+            }
+            Ok(())
         };
         match self {
             Query::Timeseries(q) => {
@@ -329,3 +355,20 @@ const KNOWN_TYPES: [&str; 8] = [
     "segmentMetadata",
     "dataSourceMetadata",
 ];
+
+/// The field a sum, min or max aggregator reads (inside a filtered one too).
+fn numeric_input(a: &AggregatorSpec) -> Option<&str> {
+    match a {
+        AggregatorSpec::LongSum(f)
+        | AggregatorSpec::LongMin(f)
+        | AggregatorSpec::LongMax(f)
+        | AggregatorSpec::DoubleSum(f)
+        | AggregatorSpec::DoubleMin(f)
+        | AggregatorSpec::DoubleMax(f)
+        | AggregatorSpec::FloatSum(f)
+        | AggregatorSpec::FloatMin(f)
+        | AggregatorSpec::FloatMax(f) => f.field_name.as_deref(),
+        AggregatorSpec::Filtered(f) => numeric_input(&f.aggregator),
+        _ => None,
+    }
+}

@@ -119,6 +119,32 @@ mod tests {
             Some(json!({"type": "selector", "dimension": "v", "value": "1"})),
         );
         assert!(e.contains("virtual column \"v\""), "{e}");
+        // Sum, min and max aggregators read those over one column; nothing else does.
+        let with_agg = |expression: &str, agg: serde_json::Value| {
+            Query::from_json(json!({"queryType": "groupBy", "dataSource": "t",
+                "intervals": ["2020/2021"], "granularity": "all", "dimensions": ["s"],
+                "aggregations": [agg],
+                "virtualColumns": [{"type": "expression", "name": "v", "expression": expression, "outputType": "LONG"}]}))
+            .map_or_else(|e| e.to_string(), |_| "ok".into())
+        };
+        let sum = json!({"type": "longSum", "name": "n", "fieldName": "v"});
+        assert_eq!(with_agg("strlen(s)", sum.clone()), "ok");
+        let e = with_agg("l + m", sum.clone());
+        assert!(
+            e.contains("virtual column \"v\"") && e.contains("one column"),
+            "{e}"
+        );
+        let e = with_agg(
+            "strlen(s)",
+            json!({"type": "stringFirst", "name": "n", "fieldName": "v"}),
+        );
+        assert!(e.contains("aggregator \"n\""), "{e}");
+        let e = with_agg(
+            "strlen(s)",
+            json!({"type": "filtered", "name": "n", "aggregator": sum,
+            "filter": {"type": "selector", "dimension": "v", "value": "1"}}),
+        );
+        assert!(e.contains("read by a filter"), "{e}");
         // Only groupBy and topN take them.
         let e = Query::from_json(json!({"queryType": "timeseries", "dataSource": "t",
             "intervals": ["2020/2021"], "granularity": "all", "aggregations": [],

@@ -385,6 +385,12 @@ fn random_query(rng: &mut StdRng) -> Value {
                 let v: &str = ["vh", "vl"].choose(rng).unwrap();
                 dims.push(json!({"type": "default", "dimension": v, "outputName": v, "outputType": "LONG"}));
             }
+            let mut aggs = aggs.clone();
+            if rng.random_bool(0.3) {
+                q["virtualColumns"] = virtuals();
+                let t: &str = ["longSum", "longMax", "doubleMin"].choose(rng).unwrap();
+                aggs.push(json!({"type": t, "name": "agg_vs", "fieldName": "vs"}));
+            }
             q["dimensions"] = json!(dims);
             q["aggregations"] = json!(aggs);
             if rng.random_bool(0.3) {
@@ -428,12 +434,14 @@ fn random_query(rng: &mut StdRng) -> Value {
 }
 
 /// Expression virtual columns the generated groupBys may group on (reference.rs computes them
-/// independently: `vh` is the hour in New York, `vl` is `l + 1`).
+/// independently: `vh` is the hour in New York, `vl` is `l + 1`, `vs` is the length of `s1`,
+/// which aggregators read).
 fn virtuals() -> Value {
     json!([
         {"type": "expression", "name": "vh", "outputType": "LONG",
          "expression": "timestamp_extract(__time, 'HOUR', 'America/New_York')"},
         {"type": "expression", "name": "vl", "outputType": "LONG", "expression": "\"l\" + 1"},
+        {"type": "expression", "name": "vs", "outputType": "LONG", "expression": "strlen(\"s1\")"},
     ])
 }
 

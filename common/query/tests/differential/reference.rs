@@ -399,6 +399,13 @@ fn new_acc(a: &Value) -> Acc {
 }
 
 fn num_of(row: &Row, col: &str) -> Option<f64> {
+    if col == "vs" {
+        // The virtual column strlen(s1).
+        return match row.get("s1") {
+            Cell::Str(s) => Some(s.chars().count() as f64),
+            _ => None,
+        };
+    }
     match row.get(col) {
         Cell::Long(v) => Some(v as f64),
         Cell::Double(v) => Some(v),

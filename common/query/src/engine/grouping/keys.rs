@@ -56,6 +56,9 @@ pub(super) struct VirtualKey<'a> {
     bound: Vec<ExprValue>,
     local: HashMap<KeyValue, u32>,
     values: Vec<KeyValue>,
+    /// Local id by dictionary id (u32::MAX = not computed yet), when the expression reads one
+    /// string column only; empty otherwise.
+    memo: Vec<u32>,
 }
 
 impl<'a> VirtualKey<'a> {
@@ -87,7 +90,12 @@ impl<'a> VirtualKey<'a> {
                 (name, input)
             })
             .collect();
+        let memo = match &inputs[..] {
+            [(_, Input::Strings { col, .. })] => vec![u32::MAX; col.cardinality() as usize],
+            _ => Vec::new(),
+        };
         VirtualKey {
+            memo,
             column,
             bound: Vec::with_capacity(inputs.len()),
             inputs,
@@ -151,41 +159,71 @@ impl<'a> VirtualKey<'a> {
         }
         for k in 0..rows.len() {
             let i = rows.get(k);
-            self.bound.clear();
-            for (_, input) in &self.inputs {
-                self.bound.push(Self::bind(input, i, b.start)?);
-            }
-            let (inputs, bound) = (&self.inputs, &self.bound);
-            let row = |name: &str| {
-                inputs
-                    .iter()
-                    .position(|(n, _)| n == name)
-                    .map_or(ExprValue::Null, |p| bound[p].clone())
-            };
-            let value = self.column.expr.eval(&row).map_err(|e| {
-                QueryError::Invalid(format!("virtual column {:?}: {e}", self.column.name))
-            })?;
-            let key = match (self.column.output, value) {
-                (_, ExprValue::Null) => KeyValue::Null,
-                (VirtualType::Long, v) => v.as_i64().map_or(KeyValue::Null, KeyValue::Long),
-                (VirtualType::Double, v) => v.as_f64().map_or(KeyValue::Null, KeyValue::double),
-                (VirtualType::String, v) => v.as_text().map_or(KeyValue::Null, KeyValue::Str),
-            };
-            out[i] = if key == KeyValue::Null {
-                0
-            } else {
-                let next = self.values.len() as u32;
-                match self.local.get(&key) {
-                    Some(id) => *id,
-                    None => {
-                        self.values.push(key.clone());
-                        self.local.insert(key, next);
-                        next
-                    }
+            out[i] = match self.memo_slot(i) {
+                Some(slot) if self.memo[slot] != u32::MAX => self.memo[slot],
+                Some(slot) => {
+                    let id = self.row_id(i, b.start)?;
+                    self.memo[slot] = id;
+                    id
                 }
+                None => self.row_id(i, b.start)?,
             };
         }
         Ok(())
+    }
+
+    /// Where row `i`'s id is remembered: when the expression reads one string column and
+    /// nothing else, its value depends only on the row's dictionary id, so it is computed once
+    /// per id (a regular expression over a URL column runs per distinct URL, not per row).
+    fn memo_slot(&self, i: usize) -> Option<usize> {
+        match &self.inputs[..] {
+            [(_, Input::Strings { offsets, ids, .. })] if !self.memo.is_empty() => {
+                match &ids[offsets[i] as usize..offsets[i + 1] as usize] {
+                    // Ids past the memo belong to values added after it was sized (a
+                    // growing in-memory index).
+                    [id] if (*id as usize) < self.memo.len() => Some(*id as usize),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Evaluates the expression on row `i` of the block (`start` its first row): the
+    /// segment-local id of its value.
+    fn row_id(&mut self, i: usize, start: usize) -> Result<u32, QueryError> {
+        self.bound.clear();
+        for (_, input) in &self.inputs {
+            self.bound.push(Self::bind(input, i, start)?);
+        }
+        let (inputs, bound) = (&self.inputs, &self.bound);
+        let row = |name: &str| {
+            inputs
+                .iter()
+                .position(|(n, _)| n == name)
+                .map_or(ExprValue::Null, |p| bound[p].clone())
+        };
+        let value = self.column.expr.eval(&row).map_err(|e| {
+            QueryError::Invalid(format!("virtual column {:?}: {e}", self.column.name))
+        })?;
+        let key = match (self.column.output, value) {
+            (_, ExprValue::Null) => KeyValue::Null,
+            (VirtualType::Long, v) => v.as_i64().map_or(KeyValue::Null, KeyValue::Long),
+            (VirtualType::Double, v) => v.as_f64().map_or(KeyValue::Null, KeyValue::double),
+            (VirtualType::String, v) => v.as_text().map_or(KeyValue::Null, KeyValue::Str),
+        };
+        if key == KeyValue::Null {
+            return Ok(0);
+        }
+        let next = self.values.len() as u32;
+        Ok(match self.local.get(&key) {
+            Some(id) => *id,
+            None => {
+                self.values.push(key.clone());
+                self.local.insert(key, next);
+                next
+            }
+        })
     }
 }
 
