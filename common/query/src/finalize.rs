@@ -111,12 +111,31 @@ pub fn result_values(
     out: &mut Map<String, Value>,
     only: Option<&[&str]>,
 ) {
-    let wanted = |name: &str| only.is_none_or(|o| o.contains(&name));
+    for_each_result(
+        aggs,
+        posts,
+        values,
+        |name| only.is_none_or(|o| o.contains(&name)),
+        |name, v| {
+            out.insert(name.to_string(), v);
+        },
+    );
+}
+
+/// Calls `emit(name, value)` for each aggregate and post-aggregate output `wanted` accepts, in
+/// query order (post-aggregators may read any earlier output, wanted or not).
+pub fn for_each_result(
+    aggs: &[AggregatorSpec],
+    posts: &[PostAggregator],
+    values: &[AggValue],
+    wanted: impl Fn(&str) -> bool,
+    mut emit: impl FnMut(&str, Value),
+) {
     let mut nums: Vec<(&str, Option<Num>)> = Vec::with_capacity(aggs.len() + posts.len());
     for (spec, v) in aggs.iter().zip(values) {
         let kind = AggKind::of(spec);
         if wanted(spec.name()) {
-            out.insert(spec.name().to_string(), agg_json(kind, v));
+            emit(spec.name(), agg_json(kind, v));
         }
         nums.push((spec.name(), agg_num(kind, v)));
     }
@@ -128,7 +147,7 @@ pub fn result_values(
                 .and_then(|(_, v)| *v)
         });
         if wanted(p.name()) {
-            out.insert(p.name().to_string(), num_json(value));
+            emit(p.name(), num_json(value));
         }
         nums.push((p.name(), value));
     }

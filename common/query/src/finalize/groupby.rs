@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use eddy_types::spec::StringComparator;
 use eddy_types::spec::dimension::ValueType;
 
-use super::{all_timestamp, bucket_time, dim_json, result_values};
+use super::{all_timestamp, bucket_time, dim_json, for_each_result, result_values};
 use crate::compare::{NumLit, compare_strings};
 use crate::error::QueryError;
 use crate::model::{GroupByQuery, HavingSpec, SortDirection};
@@ -222,13 +222,11 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
     let mut out = Vec::new();
     for (s, rows) in sets.into_iter().enumerate() {
         let subset = q.subtotals_spec.as_ref().map(|st| &st[s]);
-        let output = |key: &[KeyValue], aggs: &[AggValue], only: Option<&[&str]>| {
+        let output = |key: &[KeyValue], aggs: &[AggValue]| {
             let mut values = Map::new();
-            if only.is_none() {
-                for (d, k) in q.dimensions.iter().zip(key) {
-                    if subset.is_none_or(|st| st.contains(&d.output_name)) {
-                        values.insert(d.output_name.clone(), dim_json(k, d.output_type));
-                    }
+            for (d, k) in q.dimensions.iter().zip(key) {
+                if subset.is_none_or(|st| st.contains(&d.output_name)) {
+                    values.insert(d.output_name.clone(), dim_json(k, d.output_type));
                 }
             }
             result_values(
@@ -236,24 +234,21 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
                 &q.post_aggregations,
                 aggs,
                 &mut values,
-                only,
+                None,
             );
             values
         };
-        // With a limit and no having, most groups are only compared: they get the values
-        // the ordering reads, and the returned ones their whole row after.
-        let sort_columns: Vec<&str> = q
-            .limit_spec
-            .iter()
-            .flat_map(|l| &l.columns)
-            .map(|c| c.dimension.as_str())
-            .collect();
+        // With a limit and no having, most groups are only compared: the ordering computes
+        // the values it reads, and only the returned groups get their output row.
         let light = having.is_none() && q.limit_spec.as_ref().is_some_and(|l| l.limit.is_some());
-        let only = light.then_some(sort_columns.as_slice());
         let mut events: Vec<Event> = rows
             .into_iter()
             .map(|row| Event {
-                values: output(&row.key, &row.aggs, only),
+                values: if light {
+                    Map::new()
+                } else {
+                    output(&row.key, &row.aggs)
+                },
                 bucket: row.bucket,
                 key: row.key,
                 aggs: row.aggs,
@@ -262,7 +257,7 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
         if let Some(h) = &having {
             events.retain(|e| having_matches(h, &e.values));
         }
-        sort_events(q, &mut events);
+        sort_events(q, &mut events, light);
         let offset = q.limit_spec.as_ref().and_then(|l| l.offset).unwrap_or(0);
         let limit = q
             .limit_spec
@@ -271,7 +266,7 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
             .unwrap_or(usize::MAX);
         for mut e in events.into_iter().skip(offset).take(limit) {
             if light {
-                e.values = output(&e.key, &e.aggs, None);
+                e.values = output(&e.key, &e.aggs);
             }
             let ts = if q.granularity.is_all() {
                 all_ts
@@ -312,7 +307,7 @@ pub fn prune_to_limit(q: &GroupByQuery, rows: Vec<GroupRow>) -> Vec<GroupRow> {
             values: Map::new(),
         })
         .collect();
-    sort_events(q, &mut events);
+    sort_events(q, &mut events, false);
     events
         .into_iter()
         .map(|e| GroupRow {
@@ -362,8 +357,9 @@ fn compare_sort_vals(x: &SortVal<'_>, y: &SortVal<'_>) -> Ordering {
 
 /// Orders events by bucket, the `limitSpec` columns, then every dimension (a total order:
 /// no two events share a bucket and key). With a limit only the first `offset + limit` are
-/// kept: they are selected first, then ordered.
-fn sort_events(q: &GroupByQuery, events: &mut Vec<Event>) {
+/// kept: they are selected first, then ordered. `light` events have no output row yet: the
+/// aggregate values the ordering reads are computed here.
+fn sort_events(q: &GroupByQuery, events: &mut Vec<Event>, light: bool) {
     let columns = q
         .limit_spec
         .as_ref()
@@ -384,37 +380,61 @@ fn sort_events(q: &GroupByQuery, events: &mut Vec<Event>) {
         .map(|d| dim_ordering(d.output_type))
         .collect();
     let mut order: Vec<usize> = (0..events.len()).collect();
-    {
-        let keys: Vec<Vec<SortVal<'_>>> = events
-            .iter()
-            .map(|e| {
-                columns
-                    .iter()
-                    .map(|c| match dim_index.get(c.dimension.as_str()) {
-                        Some(&d) => {
-                            let ordering = c.dimension_order.or(dim_orderings[d]);
-                            let key = &e.key[d];
-                            let num = match ordering {
-                                Some(StringComparator::Numeric) | None => key
-                                    .to_text()
-                                    .and_then(|t| NumLit::parse(&t))
-                                    .map(|n| n.as_f64()),
-                                _ => None,
-                            };
-                            SortVal::Dim { key, num, ordering }
+    let width = columns.len();
+    // Aggregate outputs the ordering reads, `width` per event (light events only).
+    let mut computed: Vec<Value> = Vec::new();
+    if light && width > 0 {
+        computed.resize(events.len() * width, Value::Null);
+        for (e, slots) in events.iter().zip(computed.chunks_mut(width)) {
+            let wanted = |name: &str| columns.iter().any(|c| c.dimension == name);
+            for_each_result(
+                &q.aggregations,
+                &q.post_aggregations,
+                &e.aggs,
+                wanted,
+                |name, v| {
+                    for (c, slot) in columns.iter().zip(slots.iter_mut()) {
+                        if c.dimension == name {
+                            *slot = v.clone();
                         }
-                        None => SortVal::Value(
-                            e.values.get(&c.dimension).unwrap_or(&Value::Null),
-                            c.dimension_order,
-                        ),
-                    })
-                    .collect()
-            })
-            .collect();
+                    }
+                },
+            );
+        }
+    }
+    {
+        let mut keys: Vec<SortVal<'_>> = Vec::with_capacity(events.len() * width);
+        for (i, e) in events.iter().enumerate() {
+            for (k, c) in columns.iter().enumerate() {
+                keys.push(match dim_index.get(c.dimension.as_str()) {
+                    Some(&d) => {
+                        let ordering = c.dimension_order.or(dim_orderings[d]);
+                        let key = &e.key[d];
+                        let num = match (ordering, key) {
+                            (Some(StringComparator::Numeric) | None, KeyValue::Long(v)) => {
+                                Some(*v as f64)
+                            }
+                            (Some(StringComparator::Numeric) | None, _) => key
+                                .to_text()
+                                .and_then(|t| NumLit::parse(&t))
+                                .map(|n| n.as_f64()),
+                            _ => None,
+                        };
+                        SortVal::Dim { key, num, ordering }
+                    }
+                    None if light => SortVal::Value(&computed[i * width + k], c.dimension_order),
+                    None => SortVal::Value(
+                        e.values.get(&c.dimension).unwrap_or(&Value::Null),
+                        c.dimension_order,
+                    ),
+                });
+            }
+        }
         let cmp = |&i: &usize, &j: &usize| -> Ordering {
             let (a, b) = (&events[i], &events[j]);
             let mut ord = a.bucket.cmp(&b.bucket);
-            for (c, (x, y)) in columns.iter().zip(keys[i].iter().zip(&keys[j])) {
+            let (ki, kj) = (&keys[i * width..][..width], &keys[j * width..][..width]);
+            for (c, (x, y)) in columns.iter().zip(ki.iter().zip(kj)) {
                 if ord != Ordering::Equal {
                     break;
                 }
