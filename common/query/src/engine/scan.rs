@@ -2,17 +2,19 @@
 //! other columns, at most `offset + limit` of them (the merge applies offset and limit across
 //! segments).
 
+use std::collections::BinaryHeap;
+
 use serde_json::Value;
 
 use eddy_segment::codec::numeric::NumKind;
-use eddy_segment::{BLOCK_ROWS, ColumnRef, SegmentReader};
+use eddy_segment::{BLOCK_ROWS, ColumnRef, NumericColumn, SegmentReader, StringColumn};
 use eddy_types::TIME_COLUMN;
 
 use super::select::{ExecContext, Selection};
 use crate::compare::compare_scan_keys;
 use crate::error::QueryError;
 use crate::finalize::{json_f32, json_f64};
-use crate::model::{ScanOrder, ScanQuery};
+use crate::model::{ScanOrder, ScanOrderBy, ScanQuery};
 use crate::partial::ScanBatch;
 
 /// Column names a scan returns for this segment.
@@ -118,6 +120,10 @@ fn first_by_columns(
     ctx: &ExecContext<'_>,
 ) -> Result<(Vec<u32>, Vec<Vec<Value>>), QueryError> {
     let names: Vec<String> = q.order_by.iter().map(|o| o.column_name.clone()).collect();
+    let rows = match need {
+        Some(n) if n > 0 && n < rows.len() => prune_blocks(q, segment, rows, n)?,
+        _ => rows,
+    };
     let keys = fetch(segment, &rows, &names, ctx)?;
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let cmp = |a: &usize, b: &usize| compare_scan_keys(&keys[*a], &keys[*b], &q.order_by);
@@ -135,6 +141,109 @@ fn first_by_columns(
     let mut keys: Vec<Option<Vec<Value>>> = keys.into_iter().map(Some).collect();
     let keys = order.iter().filter_map(|i| keys[*i].take()).collect();
     Ok((picked, keys))
+}
+
+/// Drops the rows of blocks that cannot hold any of the first `need` rows, when the first
+/// `orderBy` column is a long without nulls: blocks are visited from the one with the best
+/// minimum (or maximum, descending) and the visit stops at the first block whose range lies
+/// wholly behind the `need`-th best value seen. Ties with that value are kept, so the later
+/// columns still decide among them.
+fn prune_blocks(
+    q: &ScanQuery,
+    segment: &dyn SegmentReader,
+    rows: Vec<u32>,
+    need: usize,
+) -> Result<Vec<u32>, QueryError> {
+    let first = &q.order_by[0];
+    let col: &dyn NumericColumn = if first.column_name == TIME_COLUMN {
+        segment.time()
+    } else {
+        match segment.column(&first.column_name) {
+            Some(ColumnRef::Numeric(c)) => c,
+            Some(ColumnRef::String(c)) if c.is_sorted() && !c.is_multi_value() => {
+                return first_by_ids(first, c, rows, need);
+            }
+            _ => return Ok(rows),
+        }
+    };
+    if col.kind() != NumKind::Long || col.nulls().is_some_and(|n| !n.is_empty()) {
+        return Ok(rows);
+    }
+    let descending = first.order == ScanOrder::Descending;
+    // Blocks holding selected rows, with their ranges; best first.
+    let mut blocks: Vec<(usize, i64, i64, &[u32])> = Vec::new();
+    for chunk in rows.chunk_by(|a, b| *a as usize / BLOCK_ROWS == *b as usize / BLOCK_ROWS) {
+        let b = chunk[0] as usize / BLOCK_ROWS;
+        let Some((lo, hi)) = col.block_range_i64(b) else {
+            return Ok(rows);
+        };
+        blocks.push((b, lo, hi, chunk));
+    }
+    if descending {
+        blocks.sort_unstable_by_key(|x| std::cmp::Reverse(x.2));
+    } else {
+        blocks.sort_unstable_by_key(|x| x.1);
+    }
+    // The `need` best values so far, the worst of them on top (ascending: a max-heap).
+    let mut best: BinaryHeap<i128> = BinaryHeap::with_capacity(need + 1);
+    let mut kept: Vec<u32> = Vec::new();
+    let mut values = vec![0i64; BLOCK_ROWS];
+    for (b, lo, hi, chunk) in blocks {
+        if best.len() == need {
+            let worst = best.peek().copied().unwrap_or_default();
+            // Keys are negated when descending, so the heap always drops the worst.
+            if descending && i128::from(hi) < -worst || !descending && i128::from(lo) > worst {
+                break;
+            }
+        }
+        col.read_i64(b, &mut values)?;
+        for r in chunk {
+            let v = values[*r as usize % BLOCK_ROWS];
+            let v = i128::from(v);
+            best.push(if descending { -v } else { v });
+            if best.len() > need {
+                best.pop();
+            }
+        }
+        kept.extend_from_slice(chunk);
+    }
+    Ok(kept)
+}
+
+/// The rows that can be among the first `need` when the first `orderBy` column is a string
+/// column whose dictionary ids ascend with the values: its ids order the rows, so the rows
+/// whose id ranks behind the `need`-th best are dropped (ties kept) before values are read.
+fn first_by_ids(
+    first: &ScanOrderBy,
+    col: &dyn StringColumn,
+    rows: Vec<u32>,
+    need: usize,
+) -> Result<Vec<u32>, QueryError> {
+    let descending = first.order == ScanOrder::Descending;
+    let nulls_first = first.nulls_first.unwrap_or(!descending);
+    let rank = |id: u32| -> u64 {
+        match (id, descending) {
+            (0, _) if nulls_first => 0,
+            (0, _) => u64::MAX,
+            (id, false) => u64::from(id),
+            (id, true) => u64::from(u32::MAX - id) + 1,
+        }
+    };
+    let mut ranks: Vec<u64> = Vec::with_capacity(rows.len());
+    let mut ids = vec![0u32; BLOCK_ROWS];
+    for chunk in rows.chunk_by(|a, b| *a as usize / BLOCK_ROWS == *b as usize / BLOCK_ROWS) {
+        col.read_ids(chunk[0] as usize / BLOCK_ROWS, &mut ids)?;
+        ranks.extend(chunk.iter().map(|r| rank(ids[*r as usize % BLOCK_ROWS])));
+    }
+    let mut sorted = ranks.clone();
+    let (_, worst, _) = sorted.select_nth_unstable(need - 1);
+    let worst = *worst;
+    Ok(rows
+        .into_iter()
+        .zip(ranks)
+        .filter(|(_, r)| *r <= worst)
+        .map(|(row, _)| row)
+        .collect())
 }
 
 /// Blocks with fewer selected rows than this read ids row by row where the column allows it.

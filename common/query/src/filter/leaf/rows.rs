@@ -121,7 +121,7 @@ pub fn scan_numeric(
             None | Some(Some(false)) => {}
             Some(Some(true)) => {
                 block_words.fill(!0);
-                if end % 64 != 0 {
+                if !end.is_multiple_of(64) {
                     *block_words.last_mut().expect("block has rows") = (1u64 << (end % 64)) - 1;
                 }
             }
@@ -198,7 +198,7 @@ impl<'a> LongTest<'a> {
                 let (lo, width) = (*lo, hi.wrapping_sub(*lo) as u64);
                 set_bits(values, words, |v| v.wrapping_sub(lo) as u64 <= width);
             }
-            LongTest::OneOf(set) => set_bits(values, words, |v| set.iter().any(|x| *x == v)),
+            LongTest::OneOf(set) => set_bits(values, words, |v| set.contains(&v)),
             LongTest::Other(pred) => set_bits(values, words, |v| pred.test_long(v)),
         }
     }
