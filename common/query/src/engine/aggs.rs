@@ -295,9 +295,13 @@ impl Agg for Filtered<'_> {
     }
 
     fn update(&mut self, b: &Block, rows: Rows<'_>, groups: Groups<'_>) -> Result<(), QueryError> {
+        let range = b.start as u32..(b.start + b.len) as u32;
+        if self.matches.range_cardinality(range.clone()) == b.len as u64 {
+            return self.inner.update(b, rows, groups);
+        }
         self.mask[..b.len].fill(false);
         let mut any = false;
-        for r in self.matches.range(b.start as u32..(b.start + b.len) as u32) {
+        for r in self.matches.range(range) {
             self.mask[r as usize - b.start] = true;
             any = true;
         }
@@ -381,12 +385,20 @@ pub fn build<'a>(
         | AggregatorSpec::FloatLast(a)
         | AggregatorSpec::StringFirst(a)
         | AggregatorSpec::StringLast(a) => Box::new(FirstLast::open(spec, a, segment)?),
-        AggregatorSpec::Filtered(f) => Box::new(Filtered {
-            matches: filter::evaluate(&f.filter, segment)?,
-            inner: build(&f.aggregator, segment, virtuals)?,
-            rows: Vec::with_capacity(BLOCK_ROWS),
-            groups: Vec::with_capacity(BLOCK_ROWS),
-            mask: vec![false; BLOCK_ROWS],
-        }),
+        AggregatorSpec::Filtered(f) => {
+            let matches = filter::evaluate(&f.filter, segment)?;
+            let inner = build(&f.aggregator, segment, virtuals)?;
+            // A filter every row passes (AVG's not-null count on a column without nulls).
+            if matches.len() == segment.num_rows() as u64 {
+                return Ok(inner);
+            }
+            Box::new(Filtered {
+                matches,
+                inner,
+                rows: Vec::with_capacity(BLOCK_ROWS),
+                groups: Vec::with_capacity(BLOCK_ROWS),
+                mask: vec![false; BLOCK_ROWS],
+            })
+        }
     })
 }
