@@ -224,7 +224,9 @@ impl GroupedPartial {
 pub struct GroupMerger {
     kinds: Vec<AggKind>,
     hasher: hashbrown::DefaultHashBuilder,
-    index: hashbrown::HashTable<usize>,
+    /// (hash, row) of every indexed row: the hash is kept so that growing the table and
+    /// probing past other keys never read the rows themselves (each a few cache misses away).
+    index: hashbrown::HashTable<(u64, u32)>,
     rows: Vec<GroupRow>,
     /// Rows before this are in `index`; the first partial is indexed only when a second comes.
     indexed: usize,
@@ -260,24 +262,30 @@ impl GroupMerger {
             ..
         } = self;
         let hash = |row: &GroupRow| hasher.hash_one((row.bucket, &row.key));
-        index.reserve(rows.len() - *indexed + part.rows.len(), |&i| hash(&rows[i]));
+        let stored = |e: &(u64, u32)| e.0;
+        index.reserve(rows.len() - *indexed + part.rows.len(), stored);
         for (i, row) in rows.iter().enumerate().skip(*indexed) {
-            index.insert_unique(hash(row), i, |&j| hash(&rows[j]));
+            let h = hash(row);
+            index.insert_unique(h, (h, i as u32), stored);
         }
+        rows.reserve(part.rows.len());
         for row in part.rows {
             let h = hash(&row);
-            match index.find(h, |&i| {
-                rows[i].bucket == row.bucket && rows[i].key == row.key
+            match index.find(h, |&(eh, i)| {
+                let r = &rows[i as usize];
+                eh == h && r.bucket == row.bucket && r.key == row.key
             }) {
-                Some(&i) => {
-                    for ((kind, into), other) in
-                        kinds.iter().zip(rows[i].aggs.iter_mut()).zip(row.aggs)
+                Some(&(_, i)) => {
+                    for ((kind, into), other) in kinds
+                        .iter()
+                        .zip(rows[i as usize].aggs.iter_mut())
+                        .zip(row.aggs)
                     {
                         kind.combine(into, other);
                     }
                 }
                 None => {
-                    index.insert_unique(h, rows.len(), |&i| hash(&rows[i]));
+                    index.insert_unique(h, (h, rows.len() as u32), stored);
                     rows.push(row);
                 }
             }

@@ -456,9 +456,43 @@ fn sort_events(q: &GroupByQuery, events: &mut Vec<Event>, light: bool) {
             }
             Ordering::Equal
         };
+        // A cheap first cut on the bucket and the first column's number (when every event has
+        // one): the n-th best by that number is found over a compact array, and only events
+        // not behind it stay. Numbers convert monotonically, so every event the exact order
+        // could return stays (ties included), and the full order decides among them.
+        let cut: Option<Vec<(i64, f64)>> = (width > 0)
+            .then(|| {
+                let descending = columns[0].direction == SortDirection::Descending;
+                events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        let v = match &keys[i * width] {
+                            SortVal::Value(v, _) => v.as_f64(),
+                            SortVal::Dim {
+                                num,
+                                ordering: Some(StringComparator::Numeric) | None,
+                                ..
+                            } => *num,
+                            SortVal::Dim { .. } => None,
+                        }?;
+                        Some((e.bucket, if descending { -v } else { v }))
+                    })
+                    .collect()
+            })
+            .flatten();
         match wanted {
             Some(n) if n < order.len() => {
                 if n > 0 {
+                    if let Some(cut) = &cut {
+                        let by_cut = |i: &usize, j: &usize| {
+                            let (a, b) = (cut[*i], cut[*j]);
+                            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+                        };
+                        order.select_nth_unstable_by(n - 1, by_cut);
+                        let pivot = order[n - 1];
+                        order.retain(|i| by_cut(i, &pivot) != Ordering::Greater);
+                    }
                     order.select_nth_unstable_by(n - 1, cmp);
                 }
                 order.truncate(n);
