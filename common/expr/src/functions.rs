@@ -34,10 +34,11 @@ fn tz_arg(args: &[ExprValue], i: usize) -> Result<TimeZone, ExprError> {
     }
 }
 
-/// Patterns are nearly always literals of the expression, so each thread keeps the ones it has
-/// compiled (a few dozen at most; the cache is cleared when it grows past that) instead of
-/// compiling one per row.
-fn regex_cached(pattern: &str) -> Result<Regex, ExprError> {
+/// Runs `f` with the compiled `pattern`. Patterns are nearly always literals of the
+/// expression, so each thread keeps the ones it compiled (a few dozen at most; the cache is
+/// cleared when it grows past that). The regex is lent, not cloned: a clone would start with an
+/// empty search cache and rebuild its automaton on every row.
+fn with_regex<T>(pattern: &str, f: impl FnOnce(&Regex) -> T) -> Result<T, ExprError> {
     use std::cell::RefCell;
     use std::collections::HashMap;
     const KEEP: usize = 64;
@@ -46,16 +47,15 @@ fn regex_cached(pattern: &str) -> Result<Regex, ExprError> {
     }
     COMPILED.with(|cell| {
         let mut compiled = cell.borrow_mut();
-        if let Some(re) = compiled.get(pattern) {
-            return Ok(re.clone());
+        if !compiled.contains_key(pattern) {
+            let re = Regex::new(pattern)
+                .map_err(|e| ExprError::Eval(format!("bad regex {pattern:?}: {e}")))?;
+            if compiled.len() >= KEEP {
+                compiled.clear();
+            }
+            compiled.insert(pattern.to_string(), re);
         }
-        let re = Regex::new(pattern)
-            .map_err(|e| ExprError::Eval(format!("bad regex {pattern:?}: {e}")))?;
-        if compiled.len() >= KEEP {
-            compiled.clear();
-        }
-        compiled.insert(pattern.to_string(), re.clone());
-        Ok(re)
+        Ok(f(&compiled[pattern]))
     })
 }
 
@@ -184,22 +184,23 @@ pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, 
         },
         "regexp_extract" => match (s(0), s(1)) {
             (Some(x), Some(p)) => {
-                let re = regex_cached(&p)?;
                 let group = long(2).unwrap_or(0).max(0) as usize;
-                re.captures(&x)
-                    .and_then(|c| c.get(group))
-                    .map_or(V::Null, |m| V::Str(m.as_str().to_string()))
+                with_regex(&p, |re| {
+                    re.captures(&x)
+                        .and_then(|c| c.get(group))
+                        .map_or(V::Null, |m| V::Str(m.as_str().to_string()))
+                })?
             }
             _ => V::Null,
         },
         "regexp_like" => match (s(0), s(1)) {
-            (Some(x), Some(p)) => V::Long(i64::from(regex_cached(&p)?.is_match(&x))),
+            (Some(x), Some(p)) => V::Long(i64::from(with_regex(&p, |re| re.is_match(&x))?)),
             _ => V::Null,
         },
         "regexp_replace" => match (s(0), s(1), s(2)) {
-            (Some(x), Some(p), Some(r)) => {
-                V::Str(regex_cached(&p)?.replace_all(&x, r.as_str()).into_owned())
-            }
+            (Some(x), Some(p), Some(r)) => V::Str(with_regex(&p, |re| {
+                re.replace_all(&x, r.as_str()).into_owned()
+            })?),
             _ => V::Null,
         },
         "like" => match (s(0), s(1)) {
@@ -213,7 +214,7 @@ pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, 
                     }
                 }
                 re.push('$');
-                V::Long(i64::from(regex_cached(&re)?.is_match(&x)))
+                V::Long(i64::from(with_regex(&re, |m| m.is_match(&x))?))
             }
             _ => V::Null,
         },
