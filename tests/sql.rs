@@ -395,6 +395,14 @@ async fn http_contract() {
         "{cplan}"
     );
 
+    let splan = explain(&client, &url, "SELECT MIN(country), MAX(page) FROM clicks").await;
+    assert_eq!(
+        splan[0]["query"]["aggregations"],
+        json!([{"type": "stringMin", "name": "a0", "fieldName": "country"},
+               {"type": "stringMax", "name": "a1", "fieldName": "page"}]),
+        "{splan}"
+    );
+
     // LIMIT without ORDER BY over a GROUP BY: a limitSpec without columns (skip + fetch).
     let lplan = explain(
         &client,

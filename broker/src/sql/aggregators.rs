@@ -1,7 +1,8 @@
 //! SQL aggregates as native aggregators: COUNT, SUM, MIN, MAX, AVG (a post-aggregator
 //! dividing a sum by a count of non-null values), COUNT(DISTINCT)/APPROX_COUNT_DISTINCT as
-//! sketches, LATEST/EARLIEST, FILTER clauses; SUM/MIN/MAX/AVG of an expression over one string
-//! column read a virtual column.
+//! sketches, LATEST/EARLIEST, FILTER clauses, MIN/MAX of a string column as Eddy's
+//! stringMin/stringMax; SUM/MIN/MAX/AVG of an expression over one string column read a
+//! virtual column.
 
 use arrow::datatypes::DataType;
 use datafusion::logical_expr::Expr;
@@ -108,17 +109,28 @@ pub(super) fn aggregator(
             }
         }
         ("min" | "max", false) => {
-            let input = numeric_input(p.args.first()?, name, cols, virtuals, true)?;
-            let t = match (func == "min", input.long) {
-                (true, true) => "longMin",
-                (true, false) => "doubleMin",
-                (false, true) => "longMax",
-                (false, false) => "doubleMax",
-            };
-            (
-                vec![json!({"type": t, "name": name, "fieldName": input.field})],
-                None,
-            )
+            let arg = p.args.first()?;
+            // Strings: Eddy's stringMin/stringMax, over dictionary ids.
+            if let Some(c) = column_of(arg).filter(|c| cols.kind(c) == Some("STRING")) {
+                let t = if func == "min" {
+                    "stringMin"
+                } else {
+                    "stringMax"
+                };
+                (vec![json!({"type": t, "name": name, "fieldName": c})], None)
+            } else {
+                let input = numeric_input(arg, name, cols, virtuals, true)?;
+                let t = match (func == "min", input.long) {
+                    (true, true) => "longMin",
+                    (true, false) => "doubleMin",
+                    (false, true) => "longMax",
+                    (false, false) => "doubleMax",
+                };
+                (
+                    vec![json!({"type": t, "name": name, "fieldName": input.field})],
+                    None,
+                )
+            }
         }
         _ => return None,
     };

@@ -80,7 +80,7 @@ pub(super) fn translate(e: &Expr, cols: &Columns) -> Option<(String, Kind)> {
                     let replacement = string_literal(&f.args[2])?;
                     // Without the 'g' flag SQL replaces the first match and the native function
                     // every match: the same when the pattern can only match at the start.
-                    if !pattern.starts_with('^') || pattern.contains("(?") {
+                    if !anchored(&pattern) {
                         return None;
                     }
                     let replacement = posix_groups(&replacement)?;
@@ -229,6 +229,17 @@ fn string_literal(e: &Expr) -> Option<String> {
     }
 }
 
+/// Whether a regular expression can only match at the start of the text: it starts with `^`,
+/// has no alternation (`^a|b` matches anywhere) and no flag groups (`(?m)` would let a `^`
+/// match after newlines); non-capturing groups `(?:...)` are fine.
+fn anchored(pattern: &str) -> bool {
+    pattern.starts_with('^')
+        && !pattern.contains('|')
+        && pattern
+            .match_indices("(?")
+            .all(|(i, _)| pattern[i + 2..].starts_with(':'))
+}
+
 /// A single-quoted native string literal.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -259,10 +270,14 @@ fn posix_groups(replacement: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{posix_groups, quote};
+    use super::{anchored, posix_groups, quote};
 
     #[test]
     fn replacements_and_quotes() {
+        assert!(anchored(r"^https?://(?:www\.)?([^/]+)/.*$"));
+        assert!(!anchored("a^"));
+        assert!(!anchored("^a|b"));
+        assert!(!anchored("^a(?m)^b"));
         assert_eq!(posix_groups(r"\1").as_deref(), Some("${1}"));
         assert_eq!(posix_groups(r"x\12y").as_deref(), Some("x${12}y"));
         assert_eq!(posix_groups(r"a\b"), None);

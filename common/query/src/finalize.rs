@@ -60,6 +60,7 @@ pub fn agg_json(kind: AggKind, v: &AggValue) -> Value {
         (AggKind::First(k) | AggKind::Last(k), AggValue::Timed { value, .. }) => {
             scalar_json(value, k)
         }
+        (_, AggValue::Text(t)) => t.as_ref().map_or(Value::Null, |s| Value::String(s.clone())),
         _ => Value::Null,
     }
 }

@@ -66,6 +66,8 @@ pub enum AggValue {
     },
     /// First/last before any row was seen.
     NoValue,
+    /// The smallest or largest string so far (stringMin/stringMax); None before any.
+    Text(Option<String>),
 }
 
 /// What an aggregator computes, with filtered aggregators unwrapped.
@@ -81,6 +83,8 @@ pub enum AggKind {
     FloatSum,
     FloatMin,
     FloatMax,
+    StringMin,
+    StringMax,
     Sketch { round: bool },
     First(ValueKind),
     Last(ValueKind),
@@ -107,6 +111,8 @@ impl AggKind {
             AggregatorSpec::FloatSum(_) => AggKind::FloatSum,
             AggregatorSpec::FloatMin(_) => AggKind::FloatMin,
             AggregatorSpec::FloatMax(_) => AggKind::FloatMax,
+            AggregatorSpec::StringMin(_) => AggKind::StringMin,
+            AggregatorSpec::StringMax(_) => AggKind::StringMax,
             AggregatorSpec::HyperUnique(h) => AggKind::Sketch { round: h.round },
             AggregatorSpec::Cardinality(c) => AggKind::Sketch { round: c.round },
             AggregatorSpec::LongFirst(_) => AggKind::First(ValueKind::Long),
@@ -132,6 +138,7 @@ impl AggKind {
             | AggKind::FloatSum
             | AggKind::FloatMin
             | AggKind::FloatMax => AggValue::Double(None),
+            AggKind::StringMin | AggKind::StringMax => AggValue::Text(None),
             AggKind::Sketch { .. } => AggValue::Sketch(Hll::new()),
             AggKind::First(_) | AggKind::Last(_) => AggValue::NoValue,
         }
@@ -156,6 +163,17 @@ impl AggKind {
                 *a = opt(*a, b, f64::max)
             }
             (AggKind::Sketch { .. }, V::Sketch(a), V::Sketch(b)) => a.merge(&b),
+            (AggKind::StringMin, V::Text(a), V::Text(Some(b))) => {
+                if a.as_ref().is_none_or(|x| b < *x) {
+                    *a = Some(b);
+                }
+            }
+            (AggKind::StringMax, V::Text(a), V::Text(Some(b))) => {
+                if a.as_ref().is_none_or(|x| b > *x) {
+                    *a = Some(b);
+                }
+            }
+            (AggKind::StringMin | AggKind::StringMax, V::Text(_), V::Text(None)) => {}
             (AggKind::First(_) | AggKind::Last(_), _, V::NoValue) => {}
             (AggKind::First(_) | AggKind::Last(_), V::NoValue, b) => *into = b,
             (AggKind::First(_), V::Timed { time: ta, .. }, b @ V::Timed { .. }) => {

@@ -20,10 +20,12 @@ use crate::partial::AggValue;
 mod first_last;
 mod numeric;
 mod sketch;
+mod text;
 
 use first_last::FirstLast;
 use numeric::{Count, DoubleAgg, LongAgg, Op};
 use sketch::{SketchAgg, SketchInput};
+use text::TextExtreme;
 
 /// Selected rows of a block.
 #[derive(Clone, Copy)]
@@ -335,6 +337,15 @@ impl Agg for Filtered<'_> {
     }
 }
 
+fn not_a_string(spec: &AggregatorSpec, field: &str) -> QueryError {
+    QueryError::Invalid(format!(
+        "aggregator {:?} ({}): {field:?} is not a string column; use longMin/doubleMin or \
+         longMax/doubleMax for numbers",
+        spec.name(),
+        spec.type_name()
+    ))
+}
+
 fn virtual_input_unsupported(name: &str) -> QueryError {
     QueryError::Unsupported(format!(
         "virtual column {name:?}: an aggregator can read a virtual column only when its \
@@ -364,6 +375,17 @@ pub fn build<'a>(
         }
         AggregatorSpec::DoubleMax(a) | AggregatorSpec::FloatMax(a) => {
             Box::new(DoubleAgg::new(Op::Max, numeric(a)?))
+        }
+        AggregatorSpec::StringMin(a) | AggregatorSpec::StringMax(a) => {
+            let max = matches!(spec, AggregatorSpec::StringMax(_));
+            let field = a.field_name.as_deref().unwrap_or_default();
+            let col = match segment.column(field) {
+                _ if field == TIME_COLUMN => return Err(not_a_string(spec, field)),
+                None => None,
+                Some(ColumnRef::String(c)) => Some(c),
+                Some(_) => return Err(not_a_string(spec, field)),
+            };
+            Box::new(TextExtreme::new(max, col)?)
         }
         AggregatorSpec::HyperUnique(h) => Box::new(SketchAgg::new(
             vec![SketchInput::open(segment, &h.field_name)?],

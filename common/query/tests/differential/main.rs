@@ -262,6 +262,10 @@ fn random_aggs(rng: &mut StdRng) -> Vec<Value> {
         json!({"type": "longLast", "name": "last_l", "fieldName": "met_l"}),
         json!({"type": "stringFirst", "name": "first_s2", "fieldName": "s2"}),
         json!({"type": "stringLast", "name": "last_s1", "fieldName": "s1"}),
+        json!({"type": "stringMin", "name": "min_s1", "fieldName": "s1"}),
+        json!({"type": "stringMax", "name": "max_m", "fieldName": "m"}),
+        json!({"type": "stringMin", "name": "min_s2", "fieldName": "s2"}),
+        json!({"type": "stringMax", "name": "max_nope", "fieldName": "nope"}),
     ];
     let mut aggs: Vec<Value> = vec![json!({"type": "count", "name": "rows"})];
     for _ in 0..rng.random_range(0..4) {

@@ -384,6 +384,7 @@ enum Acc {
     Double(Option<f64>),
     Distinct(BTreeSet<String>),
     Timed(Option<(i64, Value)>),
+    Text(Option<String>),
 }
 
 fn new_acc(a: &Value) -> Acc {
@@ -393,6 +394,7 @@ fn new_acc(a: &Value) -> Acc {
         "doubleSum" | "doubleMin" | "doubleMax" => Acc::Double(None),
         "cardinality" | "hyperUnique" => Acc::Distinct(BTreeSet::new()),
         "longFirst" | "longLast" | "stringFirst" | "stringLast" => Acc::Timed(None),
+        "stringMin" | "stringMax" => Acc::Text(None),
         "filtered" => new_acc(&a["aggregator"]),
         other => panic!("reference has no aggregator {other}"),
     }
@@ -462,6 +464,17 @@ fn update(a: &Value, acc: &mut Acc, row: &Row) {
                 set.extend(v);
             }
         }
+        (t @ ("stringMin" | "stringMax"), Acc::Text(best)) => {
+            // Every value of the row (multi-value rows too), nulls ignored.
+            for v in row.texts(field).into_iter().flatten() {
+                let better = best
+                    .as_ref()
+                    .is_none_or(|b| if t == "stringMin" { v < *b } else { v > *b });
+                if better {
+                    *best = Some(v);
+                }
+            }
+        }
         (t, Acc::Timed(state)) => {
             let value = match (t, row.get(field)) {
                 (_, Cell::Null) => return,
@@ -508,6 +521,7 @@ fn acc_json(acc: &Acc) -> Value {
         Acc::Double(v) => json!(v),
         Acc::Distinct(s) => json!(s.len() as f64),
         Acc::Timed(v) => v.as_ref().map_or(Value::Null, |(_, x)| x.clone()),
+        Acc::Text(v) => json!(v),
     }
 }
 

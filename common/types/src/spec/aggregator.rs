@@ -30,6 +30,13 @@ pub enum AggregatorSpec {
     FloatMin(FieldAggregator),
     #[serde(rename = "floatMax")]
     FloatMax(FieldAggregator),
+    /// The smallest string (byte order), nulls ignored: an Eddy addition for SQL's MIN of a
+    /// string column; queries only.
+    #[serde(rename = "stringMin")]
+    StringMin(FieldAggregator),
+    /// The largest string, as [`AggregatorSpec::StringMin`].
+    #[serde(rename = "stringMax")]
+    StringMax(FieldAggregator),
     #[serde(rename = "longFirst")]
     LongFirst(FirstLastAggregator),
     #[serde(rename = "longLast")]
@@ -120,7 +127,9 @@ impl AggregatorSpec {
             | AggregatorSpec::DoubleMin(a)
             | AggregatorSpec::DoubleMax(a)
             | AggregatorSpec::FloatMin(a)
-            | AggregatorSpec::FloatMax(a) => &a.name,
+            | AggregatorSpec::FloatMax(a)
+            | AggregatorSpec::StringMin(a)
+            | AggregatorSpec::StringMax(a) => &a.name,
             AggregatorSpec::LongFirst(a)
             | AggregatorSpec::LongLast(a)
             | AggregatorSpec::DoubleFirst(a)
@@ -148,6 +157,8 @@ impl AggregatorSpec {
             AggregatorSpec::DoubleMax(_) => "doubleMax",
             AggregatorSpec::FloatMin(_) => "floatMin",
             AggregatorSpec::FloatMax(_) => "floatMax",
+            AggregatorSpec::StringMin(_) => "stringMin",
+            AggregatorSpec::StringMax(_) => "stringMax",
             AggregatorSpec::LongFirst(_) => "longFirst",
             AggregatorSpec::LongLast(_) => "longLast",
             AggregatorSpec::DoubleFirst(_) => "doubleFirst",
@@ -174,7 +185,9 @@ impl AggregatorSpec {
             | AggregatorSpec::DoubleMin(a)
             | AggregatorSpec::DoubleMax(a)
             | AggregatorSpec::FloatMin(a)
-            | AggregatorSpec::FloatMax(a) => a.field_name.iter().cloned().collect(),
+            | AggregatorSpec::FloatMax(a)
+            | AggregatorSpec::StringMin(a)
+            | AggregatorSpec::StringMax(a) => a.field_name.iter().cloned().collect(),
             AggregatorSpec::LongFirst(a)
             | AggregatorSpec::LongLast(a)
             | AggregatorSpec::DoubleFirst(a)
@@ -209,7 +222,9 @@ impl AggregatorSpec {
             | AggregatorSpec::DoubleMin(a)
             | AggregatorSpec::DoubleMax(a)
             | AggregatorSpec::FloatMin(a)
-            | AggregatorSpec::FloatMax(a) => match (&a.field_name, &a.expression) {
+            | AggregatorSpec::FloatMax(a)
+            | AggregatorSpec::StringMin(a)
+            | AggregatorSpec::StringMax(a) => match (&a.field_name, &a.expression) {
                 (Some(_), None) => Ok(()),
                 (None, Some(_)) | (Some(_), Some(_)) => Err(format!(
                     "aggregator {name:?}: \"expression\" is not supported here; use \"fieldName\" with a virtual column"
