@@ -98,6 +98,29 @@ impl Agg for TextExtreme<'_> {
         Ok(())
     }
 
+    /// The whole segment in one group: the best rank whose id holds rows, found from the
+    /// dictionary's end through the bitmaps (the ranks of ids nothing holds are skipped).
+    fn whole_segment(&mut self, group: usize, _num_rows: usize) -> bool {
+        let Some(col) = self.col.filter(|c| c.has_bitmaps()) else {
+            return self.col.is_none();
+        };
+        let ranks = col.cardinality().saturating_sub(1);
+        for step in 0..ranks {
+            let r = if self.max { ranks - step } else { step + 1 };
+            let id = if self.rank.is_empty() { r } else { self.id_of[r as usize] };
+            match col.bitmap(id) {
+                Ok(b) if b.is_empty() => continue,
+                Ok(_) => {
+                    self.best[group] = r;
+                    return true;
+                }
+                // Read it row by row instead, where the error will surface.
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
     fn value(&self, group: usize) -> AggValue {
         let (Some(col), r) = (self.col, self.best[group]) else {
             return AggValue::Text(None);
