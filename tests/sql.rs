@@ -395,6 +395,17 @@ async fn http_contract() {
         "{cplan}"
     );
 
+    let dplan = explain(
+        &client,
+        &url,
+        "SELECT DATE_TRUNC('hour', bytes) AS h, COUNT(*) FROM clicks GROUP BY 1",
+    )
+    .await;
+    assert_eq!(
+        dplan[0]["query"]["virtualColumns"][0]["expression"],
+        "timestamp_floor(\"bytes\", 'PT1H', null, 'UTC')",
+        "{dplan}"
+    );
     let splan = explain(&client, &url, "SELECT MIN(country), MAX(page) FROM clicks").await;
     assert_eq!(
         splan[0]["query"]["aggregations"],

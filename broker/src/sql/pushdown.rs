@@ -381,11 +381,33 @@ const SHARED_UNITS: [&str; 11] = [
 ];
 
 /// A group key native queries compute in a virtual column, as a native expression: TIME_EXTRACT
-/// (EXTRACT) of `__time` or a long column holding milliseconds.
+/// (EXTRACT) of `__time` or a long column holding milliseconds, and DATE_TRUNC of such a long
+/// column.
 fn virtual_key(e: &Expr, cols: &Columns, opts: &Options) -> Option<String> {
     let Expr::ScalarFunction(f) = e else {
         return None;
     };
+    if f.name() == "date_trunc" {
+        // DATE_TRUNC of a long column of milliseconds (on `__time` it is the granularity):
+        // the native floor to the same period in the session's zone.
+        let [unit, column] = f.args.as_slice() else {
+            return None;
+        };
+        let c = column_of(column)?;
+        let period = super::functions::unit_period_text(literal(unit)?.as_str()?)?;
+        let tz = opts.tz.name();
+        if c == eddy_types::TIME_COLUMN
+            || cols.kind(c)? != "LONG"
+            || c.contains(['"', '\\'])
+            || period == "PT0.001S"
+            || tz.contains(['\'', '\\'])
+        {
+            return None;
+        }
+        return Some(format!(
+            "timestamp_floor(\"{c}\", '{period}', null, '{tz}')"
+        ));
+    }
     if f.name() != "time_extract" {
         return None;
     }

@@ -107,7 +107,11 @@ impl Agg for TextExtreme<'_> {
         let ranks = col.cardinality().saturating_sub(1);
         for step in 0..ranks {
             let r = if self.max { ranks - step } else { step + 1 };
-            let id = if self.rank.is_empty() { r } else { self.id_of[r as usize] };
+            let id = if self.rank.is_empty() {
+                r
+            } else {
+                self.id_of[r as usize]
+            };
             match col.bitmap(id) {
                 Ok(b) if b.is_empty() => continue,
                 Ok(_) => {
