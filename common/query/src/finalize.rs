@@ -2,6 +2,7 @@
 //! finalized aggregates, post-aggregators, empty-bucket filling, orderings, limits.
 
 mod groupby;
+mod having;
 
 pub use groupby::prune_to_limit;
 mod other;
