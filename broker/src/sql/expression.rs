@@ -6,6 +6,7 @@
 use datafusion::logical_expr::{BinaryExpr, Case, Expr, Operator};
 use datafusion::scalar::ScalarValue;
 
+use super::filter::literal;
 use super::table::Columns;
 
 /// What a translated expression yields.
@@ -49,7 +50,7 @@ pub(super) fn translate(e: &Expr, cols: &Columns) -> Option<(String, Kind)> {
             };
             (format!("\"{}\"", c.name), kind)
         }
-        Expr::Literal(v, _) => literal(v)?,
+        Expr::Literal(v, _) => scalar(v)?,
         Expr::Cast(c) => {
             // Casts DataFusion adds between types of one kind (Int32 -> Int64, Utf8View -> Utf8).
             let (text, kind) = translate(&c.expr, cols)?;
@@ -76,8 +77,8 @@ pub(super) fn translate(e: &Expr, cols: &Columns) -> Option<(String, Kind)> {
                 }
                 ("lower" | "upper", [(s, Kind::Str)]) => (format!("{}({s})", f.name()), Kind::Str),
                 ("regexp_replace", [(s, _), _, _]) if strings => {
-                    let pattern = string_literal(&f.args[1])?;
-                    let replacement = string_literal(&f.args[2])?;
+                    let pattern = literal(&f.args[1])?.as_str()?.to_string();
+                    let replacement = literal(&f.args[2])?.as_str()?.to_string();
                     // Without the 'g' flag SQL replaces the first match and the native function
                     // every match: the same when the pattern can only match at the start.
                     if !anchored(&pattern) {
@@ -174,7 +175,7 @@ fn kind_of_type(t: &arrow::datatypes::DataType) -> Option<Kind> {
     })
 }
 
-fn literal(v: &ScalarValue) -> Option<(String, Kind)> {
+fn scalar(v: &ScalarValue) -> Option<(String, Kind)> {
     Some(match v {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))
@@ -214,19 +215,6 @@ fn long(x: i64) -> Option<(String, Kind)> {
             Kind::Long,
         )
     })
-}
-
-fn string_literal(e: &Expr) -> Option<String> {
-    match e {
-        Expr::Literal(
-            ScalarValue::Utf8(Some(s))
-            | ScalarValue::LargeUtf8(Some(s))
-            | ScalarValue::Utf8View(Some(s)),
-            _,
-        ) => Some(s.clone()),
-        Expr::Cast(c) => string_literal(&c.expr),
-        _ => None,
-    }
 }
 
 /// Whether a regular expression can only match at the start of the text: it starts with `^`,

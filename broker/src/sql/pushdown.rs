@@ -208,17 +208,7 @@ fn time_granularity(e: &Expr, opts: &Options) -> Option<Value> {
             let Value::String(unit) = literal(arg(0)?)? else {
                 return None;
             };
-            let period = match unit.to_lowercase().as_str() {
-                "second" => "PT1S",
-                "minute" => "PT1M",
-                "hour" => "PT1H",
-                "day" => "P1D",
-                "week" => "P1W",
-                "month" => "P1M",
-                "quarter" => "P3M",
-                "year" => "P1Y",
-                _ => return None,
-            };
+            let period = super::functions::unit_period_text(&unit).filter(|p| *p != "PT0.001S")?;
             Some(json!({"type": "period", "period": period, "timeZone": opts.tz.name()}))
         }
         _ => None,
@@ -394,12 +384,12 @@ fn virtual_key(e: &Expr, cols: &Columns, opts: &Options) -> Option<String> {
             return None;
         };
         let c = column_of(column)?;
-        let period = super::functions::unit_period_text(literal(unit)?.as_str()?)?;
+        let period = super::functions::unit_period_text(literal(unit)?.as_str()?)
+            .filter(|p| *p != "PT0.001S")?;
         let tz = opts.tz.name();
         if c == eddy_types::TIME_COLUMN
             || cols.kind(c)? != "LONG"
             || c.contains(['"', '\\'])
-            || period == "PT0.001S"
             || tz.contains(['\'', '\\'])
         {
             return None;

@@ -102,22 +102,11 @@ pub fn result_map(
     values: &[AggValue],
     out: &mut Map<String, Value>,
 ) {
-    result_values(aggs, posts, values, out, None);
-}
-
-/// [`result_map`] with only the outputs named in `only` (all when None) written to `out`.
-pub fn result_values(
-    aggs: &[AggregatorSpec],
-    posts: &[PostAggregator],
-    values: &[AggValue],
-    out: &mut Map<String, Value>,
-    only: Option<&[&str]>,
-) {
     for_each_result(
         aggs,
         posts,
         values,
-        |name| only.is_none_or(|o| o.contains(&name)),
+        |_| true,
         |name, v| {
             out.insert(name.to_string(), v);
         },

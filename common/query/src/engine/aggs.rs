@@ -14,7 +14,7 @@ use eddy_types::spec::AggregatorSpec;
 use crate::compare::NumLit;
 use crate::error::QueryError;
 use crate::filter;
-use crate::model::virtuals::{VirtualColumn, VirtualType};
+use crate::model::virtuals::VirtualColumn;
 use crate::partial::AggValue;
 
 mod first_last;
@@ -147,15 +147,11 @@ impl<'a> NumInput<'a> {
                 Some(text) if name == names[0] => ExprValue::Str(text.to_string()),
                 _ => ExprValue::Null,
             };
-            let out = v
-                .expr
-                .eval(&row)
-                .map_err(|e| QueryError::Invalid(format!("virtual column {:?}: {e}", v.name)))?;
-            Ok(match (v.output, out) {
-                (_, ExprValue::Null) => None,
-                (VirtualType::Long, x) => x.as_i64().map(NumLit::Long),
-                (VirtualType::Double, x) => x.as_f64().map(NumLit::Double),
-                (VirtualType::String, x) => x.as_text().as_deref().and_then(NumLit::parse),
+            Ok(match v.value(&row)? {
+                ExprValue::Long(x) => Some(NumLit::Long(x)),
+                ExprValue::Double(x) => Some(NumLit::Double(x)),
+                ExprValue::Str(x) => NumLit::parse(&x),
+                _ => None,
             })
         };
         let column = match &names[..] {

@@ -143,8 +143,9 @@ fn first_by_columns(
     Ok((picked, keys))
 }
 
-/// Drops the rows of blocks that cannot hold any of the first `need` rows, when the first
-/// `orderBy` column is a long without nulls: blocks are visited from the one with the best
+/// Drops rows that cannot be among the first `need`: by dictionary rank when the first
+/// `orderBy` column is a sorted string column ([`first_by_ids`]); when it is a long without
+/// nulls, whole blocks: blocks are visited from the one with the best
 /// minimum (or maximum, descending) and the visit stops at the first block whose range lies
 /// wholly behind the `need`-th best value seen. Ties with that value are kept, so the later
 /// columns still decide among them.

@@ -10,7 +10,7 @@ use eddy_types::spec::StringComparator;
 use eddy_types::spec::dimension::ValueType;
 
 use super::having::{compile_having, having_matches};
-use super::{all_timestamp, bucket_time, dim_json, for_each_result, result_values};
+use super::{all_timestamp, bucket_time, dim_json, for_each_result, result_map};
 use crate::compare::{NumLit, compare_strings};
 use crate::error::QueryError;
 use crate::model::{GroupByQuery, SortDirection};
@@ -129,13 +129,7 @@ pub fn finalize(q: &GroupByQuery, merged: GroupedPartial) -> Result<Value, Query
                     values.insert(d.output_name.clone(), dim_json(k, d.output_type));
                 }
             }
-            result_values(
-                &q.aggregations,
-                &q.post_aggregations,
-                aggs,
-                &mut values,
-                None,
-            );
+            result_map(&q.aggregations, &q.post_aggregations, aggs, &mut values);
             values
         };
         // With a limit and no having, most groups are only compared: the ordering computes

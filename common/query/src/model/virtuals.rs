@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use eddy_expr::Compiled;
+use eddy_expr::{Bindings, Compiled, ExprValue};
 
 use crate::error::QueryError;
 
@@ -21,6 +21,22 @@ pub struct VirtualColumn {
     pub name: String,
     pub expr: Compiled,
     pub output: VirtualType,
+}
+
+impl VirtualColumn {
+    /// The column's value on a row, as its output type (Null when it converts to none).
+    pub fn value(&self, row: &dyn Bindings) -> Result<ExprValue, QueryError> {
+        let v = self
+            .expr
+            .eval(row)
+            .map_err(|e| QueryError::Invalid(format!("virtual column {:?}: {e}", self.name)))?;
+        Ok(match (self.output, v) {
+            (_, ExprValue::Null) => ExprValue::Null,
+            (VirtualType::Long, x) => x.as_i64().map_or(ExprValue::Null, ExprValue::Long),
+            (VirtualType::Double, x) => x.as_f64().map_or(ExprValue::Null, ExprValue::Double),
+            (VirtualType::String, x) => x.as_text().map_or(ExprValue::Null, ExprValue::Str),
+        })
+    }
 }
 
 /// Reads `virtualColumns`; every error names the entry and field.

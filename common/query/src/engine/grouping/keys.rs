@@ -11,7 +11,7 @@ use eddy_expr::ExprValue;
 
 use super::super::aggs::{Block, Rows};
 use crate::error::QueryError;
-use crate::model::virtuals::{VirtualColumn, VirtualType};
+use crate::model::virtuals::VirtualColumn;
 use crate::partial::KeyValue;
 
 /// Where a key part comes from.
@@ -203,18 +203,12 @@ impl<'a> VirtualKey<'a> {
                 .position(|(n, _)| n == name)
                 .map_or(ExprValue::Null, |p| bound[p].clone())
         };
-        let value = self.column.expr.eval(&row).map_err(|e| {
-            QueryError::Invalid(format!("virtual column {:?}: {e}", self.column.name))
-        })?;
-        let key = match (self.column.output, value) {
-            (_, ExprValue::Null) => KeyValue::Null,
-            (VirtualType::Long, v) => v.as_i64().map_or(KeyValue::Null, KeyValue::Long),
-            (VirtualType::Double, v) => v.as_f64().map_or(KeyValue::Null, KeyValue::double),
-            (VirtualType::String, v) => v.as_text().map_or(KeyValue::Null, KeyValue::Str),
+        let key = match self.column.value(&row)? {
+            ExprValue::Long(v) => KeyValue::Long(v),
+            ExprValue::Double(v) => KeyValue::double(v),
+            ExprValue::Str(v) => KeyValue::Str(v),
+            _ => return Ok(0),
         };
-        if key == KeyValue::Null {
-            return Ok(0);
-        }
         let next = self.values.len() as u32;
         Ok(match self.local.get(&key) {
             Some(id) => *id,
