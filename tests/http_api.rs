@@ -12,17 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use common::{TestNode, inline_spec, sample_rows, sample_spec};
+use common::{TestNode, inline_spec, node_with_sample, sample_rows};
 
 const INTERVAL: &str = "2023-06-01/2023-08-01";
-
-async fn node_with_sample() -> (tempfile::TempDir, TestNode) {
-    let dir = tempfile::tempdir().unwrap();
-    let node = TestNode::start(dir.path()).await;
-    let status = node.ingest(&sample_spec()).await;
-    assert_eq!(status["status"], "SUCCESS", "{status}");
-    (dir, node)
-}
 
 fn count_by(rows: &[Value], field: &str) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
@@ -474,128 +466,5 @@ async fn timeouts_are_enforced() {
     assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{v}");
     assert_eq!(v["error"], "Query timeout");
     assert!(v["errorMessage"].as_str().unwrap().contains("slow-1"));
-    node.stop().await;
-}
-
-#[tokio::test]
-async fn replace_and_append_semantics() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = TestNode::start(dir.path()).await;
-    let dims = json!(["k"]);
-    let metrics = json!([{"type": "longSum", "name": "v", "fieldName": "v"}]);
-    let day = |v: i64| -> Vec<Value> {
-        (0..10)
-            .map(|i| json!({"time": format!("2023-06-27T0{i}:00:00Z"), "k": "a", "v": v}))
-            .collect()
-    };
-    async fn sum(node: &TestNode) -> Value {
-        let q = json!({"queryType": "timeseries", "dataSource": "r", "intervals": [INTERVAL], "granularity": "all",
-            "aggregations": [{"type": "longSum", "name": "v", "fieldName": "v"}, {"type": "count", "name": "rows"}]});
-        node.query(q).await[0]["result"].clone()
-    }
-    assert_eq!(
-        node.ingest(&inline_spec(
-            "r",
-            &day(1),
-            dims.clone(),
-            metrics.clone(),
-            false
-        ))
-        .await["status"],
-        "SUCCESS"
-    );
-    assert_eq!(sum(&node).await, json!({"v": 10, "rows": 10}));
-    // Replacing the day: the new version overshadows the old one entirely.
-    assert_eq!(
-        node.ingest(&inline_spec(
-            "r",
-            &day(5),
-            dims.clone(),
-            metrics.clone(),
-            false
-        ))
-        .await["status"],
-        "SUCCESS"
-    );
-    assert_eq!(sum(&node).await, json!({"v": 50, "rows": 10}));
-    // Appending adds a partition to the current version.
-    assert_eq!(
-        node.ingest(&inline_spec(
-            "r",
-            &day(2),
-            dims.clone(),
-            metrics.clone(),
-            true
-        ))
-        .await["status"],
-        "SUCCESS"
-    );
-    assert_eq!(sum(&node).await, json!({"v": 70, "rows": 20}));
-    node.wait_loaded().await;
-    let (_, segs) = node
-        .get("/druid/coordinator/v1/datasources/r/segments")
-        .await;
-    assert_eq!(
-        segs.as_array().unwrap().len(),
-        2,
-        "the replaced segment is marked unused: {segs}"
-    );
-    node.stop().await;
-}
-
-#[tokio::test]
-async fn coordinator_endpoints() {
-    let (_dir, node) = node_with_sample().await;
-    node.wait_loaded().await;
-    let (_, names) = node.get("/druid/coordinator/v1/datasources").await;
-    assert_eq!(names, json!(["clicks"]));
-    let (_, simple) = node.get("/druid/coordinator/v1/datasources?simple").await;
-    assert_eq!(simple[0]["name"], "clicks");
-    assert_eq!(simple[0]["properties"]["segments"]["count"], 2);
-    let (_, ds) = node.get("/druid/coordinator/v1/datasources/clicks").await;
-    assert_eq!(ds["segments"]["minTime"], "2023-06-27T00:00:00.000Z");
-    let (_, ivs) = node
-        .get("/druid/coordinator/v1/datasources/clicks/intervals")
-        .await;
-    assert_eq!(ivs.as_array().unwrap().len(), 2);
-    let (_, load) = node.get("/druid/coordinator/v1/loadstatus").await;
-    assert_eq!(load["clicks"], 100.0);
-    let (_, servers) = node.get("/druid/coordinator/v1/servers?simple").await;
-    assert!(servers[0]["currSize"].as_u64().unwrap() > 0);
-    let (_, rules) = node.get("/druid/coordinator/v1/rules").await;
-    assert_eq!(rules["_default"][0]["type"], "loadForever");
-    let (_, leader) = node.get("/druid/coordinator/v1/isLeader").await;
-    assert_eq!(leader, json!({"leader": true}));
-    // Marking the datasource unused removes it from queries and listings.
-    let (s, v, _) = node
-        .request(
-            Method::DELETE,
-            "/druid/coordinator/v1/datasources/clicks",
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["numChangedSegments"], 2);
-    let (_, names) = node.get("/druid/coordinator/v1/datasources").await;
-    assert_eq!(names, json!([]));
-    let (_, all) = node
-        .get("/druid/coordinator/v1/metadata/datasources?includeUnused")
-        .await;
-    assert_eq!(all, json!(["clicks"]));
-    let (s, _) = node
-        .post(
-            "/druid/v2",
-            &json!({"queryType": "timeBoundary", "dataSource": "clicks"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _, _) = node
-        .request(
-            Method::DELETE,
-            "/druid/coordinator/v1/datasources/never",
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
     node.stop().await;
 }

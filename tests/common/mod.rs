@@ -162,6 +162,15 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// A node in a fresh temporary directory with the README's sample ingested.
+pub async fn node_with_sample() -> (tempfile::TempDir, TestNode) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path()).await;
+    let status = node.ingest(&sample_spec()).await;
+    assert_eq!(status["status"], "SUCCESS", "{status}");
+    (dir, node)
+}
+
 /// The README's sample ingestion spec, with its input made absolute.
 pub fn sample_spec() -> Value {
     let text =

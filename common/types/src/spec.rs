@@ -5,6 +5,7 @@ pub mod aggregator;
 pub mod dimension;
 pub mod filter;
 pub mod ingest;
+pub mod input;
 pub mod supervisor;
 
 pub use aggregator::AggregatorSpec;
