@@ -16,7 +16,7 @@ use crate::error::QueryError;
 use crate::finalize::{TopNScorer, prune_to_limit};
 use crate::model::Query;
 use crate::model::virtuals::parse_virtuals;
-use crate::partial::{GroupedPartial, Partial};
+use crate::partial::{GroupSet, GroupedPartial, Partial};
 
 use grouping::{GroupingPlan, Prune, group_segment};
 use select::{ExecContext, select};
@@ -46,13 +46,13 @@ pub fn execute(
     let covered = intervals.clone();
     let grouped = |filter: Option<&FilterSpec>, plan: GroupingPlan<'_>| {
         let selection = select(segment, &intervals, filter)?;
-        let rows = if selection.is_empty() {
-            Vec::new()
+        let groups = if selection.is_empty() {
+            GroupSet::default()
         } else {
             group_segment(&plan, segment, &selection, ctx)?
         };
         Ok(Partial::Grouped(GroupedPartial {
-            rows,
+            groups,
             covered: covered.clone(),
         }))
     };
@@ -101,7 +101,7 @@ pub fn execute(
             )?;
             Ok(match part {
                 Partial::Grouped(mut g) => {
-                    g.rows = prune_to_limit(q, g.rows);
+                    g.groups = prune_to_limit(q, g.groups);
                     Partial::Grouped(g)
                 }
                 other => other,

@@ -278,7 +278,7 @@ fn timeseries(q: &TimeseriesQuery, merged: GroupedPartial) -> Result<Value, Quer
     let kinds: Vec<AggKind> = q.aggregations.iter().map(AggKind::of).collect();
     let empty: Vec<AggValue> = kinds.iter().map(|k| k.empty()).collect();
     let mut by_bucket: BTreeMap<i64, Vec<AggValue>> = BTreeMap::new();
-    for row in merged.rows {
+    for row in merged.groups.into_rows() {
         by_bucket.insert(row.bucket, row.aggs);
     }
     let intervals = q.intervals.clone();
@@ -375,7 +375,7 @@ pub fn dim_json(
 
 fn topn(q: &TopNQuery, merged: GroupedPartial) -> Value {
     let mut by_bucket: BTreeMap<i64, Vec<GroupRow>> = BTreeMap::new();
-    for row in merged.rows {
+    for row in merged.groups.into_rows() {
         by_bucket.entry(row.bucket).or_default().push(row);
     }
     let ordering = groupby::dim_ordering(q.dimension.output_type);

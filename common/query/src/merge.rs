@@ -13,7 +13,7 @@ fn mismatch() -> QueryError {
 /// A merge in progress. Start with [`Merging::new`], [`add`](Merging::add) partials in any
 /// order, [`join`](Merging::join) merges built on other threads, then [`finish`](Merging::finish).
 pub enum Merging {
-    Grouped(GroupMerger),
+    Grouped(Box<GroupMerger>),
     Scan(Vec<crate::partial::ScanBatch>),
     Search(SearchPartial),
     TimeBoundary { min: Option<i64>, max: Option<i64> },
@@ -54,7 +54,9 @@ impl Merging {
                 return Merging::DataSourceMetadata { max_time: None };
             }
         };
-        Merging::Grouped(GroupMerger::new(aggs.iter().map(AggKind::of).collect()))
+        Merging::Grouped(Box::new(GroupMerger::new(
+            aggs.iter().map(AggKind::of).collect(),
+        )))
     }
 
     pub fn add(&mut self, part: Partial) -> Result<(), QueryError> {
@@ -83,7 +85,7 @@ impl Merging {
     /// Combines two merges of the same query.
     pub fn join(self, other: Merging) -> Result<Merging, QueryError> {
         Ok(match (self, other) {
-            (Merging::Grouped(a), Merging::Grouped(b)) => Merging::Grouped(a.join(b)),
+            (Merging::Grouped(a), Merging::Grouped(b)) => Merging::Grouped(Box::new(a.join(*b))),
             (mut a, b) => {
                 a.add(b.into_partial())?;
                 a
@@ -128,50 +130,47 @@ pub fn merge(query: &Query, parts: Vec<Partial>) -> Result<Partial, QueryError> 
 
 fn prune_topn(q: &TopNQuery, mut g: GroupedPartial) -> GroupedPartial {
     let keep = q.threshold.max(q.context.min_top_n_threshold());
-    if !q.metric.ranks_by_value() || keep == 0 || g.rows.len() <= keep {
+    if !q.metric.ranks_by_value() || keep == 0 || g.groups.len() <= keep {
         return g;
     }
     let scorer = TopNScorer::new(q);
-    let mut scored: Vec<(i64, f64, usize)> = g
-        .rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.bucket, scorer.score(&r.aggs), i))
+    let mut states = Vec::new();
+    let mut scored: Vec<(i64, f64, usize)> = (0..g.groups.len())
+        .map(|i| {
+            g.groups.states_into(i, &mut states);
+            (g.groups.bucket(i), scorer.score(&states), i)
+        })
         .collect();
     scored.sort_unstable_by_key(|(b, _, _)| *b);
-    let mut kept = vec![false; g.rows.len()];
+    let mut kept: Vec<usize> = Vec::new();
     for bucket in scored.chunk_by_mut(|a, b| a.0 == b.0) {
         let n = bucket.len().min(keep);
         if bucket.len() > keep {
             bucket.select_nth_unstable_by(keep - 1, |a, b| a.1.total_cmp(&b.1));
         }
-        for (_, _, i) in &bucket[..n] {
-            kept[*i] = true;
-        }
+        kept.extend(bucket[..n].iter().map(|(_, _, i)| *i));
     }
-    let mut i = 0;
-    g.rows.retain(|_| {
-        i += 1;
-        kept[i - 1]
-    });
+    kept.sort_unstable();
+    g.groups = g.groups.select(&kept);
     g
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::partial::{AggValue, GroupRow, KeyValue};
+    use crate::partial::{AggValue, GroupRow, GroupSet, KeyValue};
 
     fn part(rows: &[(&str, i64)]) -> GroupedPartial {
         GroupedPartial {
-            rows: rows
-                .iter()
-                .map(|(k, c)| GroupRow {
-                    bucket: 0,
-                    key: vec![KeyValue::Str(k.to_string())],
-                    aggs: vec![AggValue::Long(Some(*c))],
-                })
-                .collect(),
+            groups: GroupSet::from_rows(
+                rows.iter()
+                    .map(|(k, c)| GroupRow {
+                        bucket: 0,
+                        key: vec![KeyValue::Str(k.to_string())],
+                        aggs: vec![AggValue::Long(Some(*c))],
+                    })
+                    .collect(),
+            ),
             covered: Vec::new(),
         }
     }
@@ -191,7 +190,9 @@ mod tests {
             panic!("not grouped")
         };
         let mut out: Vec<(String, i64)> = g
-            .rows
+            .groups
+            .clone()
+            .into_rows()
             .iter()
             .map(|r| match (&r.key[0], &r.aggs[0]) {
                 (KeyValue::Str(k), AggValue::Long(Some(c))) => (k.clone(), *c),

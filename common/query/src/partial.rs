@@ -10,6 +10,11 @@ use eddy_segment::hll::Hll;
 use eddy_types::Interval;
 use eddy_types::spec::AggregatorSpec;
 
+mod groups;
+
+use groups::GroupIndex;
+pub use groups::{GroupSet, Key, Strings};
+
 /// A group-key value. Doubles are kept as bits so keys hash and compare exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyValue {
@@ -218,10 +223,10 @@ pub struct GroupRow {
     pub aggs: Vec<AggValue>,
 }
 
-/// Partial result of timeseries, topN and groupBy. No two rows share a (bucket, key).
+/// Partial result of timeseries, topN and groupBy. No two groups share a (bucket, key).
 #[derive(Debug, Clone, Default)]
 pub struct GroupedPartial {
-    pub rows: Vec<GroupRow>,
+    pub groups: GroupSet,
     /// Query intervals clipped to the time chunks of the segments read: where empty timeseries
     /// buckets are filled.
     pub covered: Vec<Interval>,
@@ -237,17 +242,12 @@ impl GroupedPartial {
     }
 }
 
-/// Folds grouped partials together one at a time. Rows keep the order in which their keys were
-/// first seen; each incoming key is hashed once and never cloned.
+/// Folds grouped partials together one at a time. Groups keep the order in which their keys
+/// were first seen; each incoming key is hashed once.
 pub struct GroupMerger {
     kinds: Vec<AggKind>,
-    hasher: hashbrown::DefaultHashBuilder,
-    /// (hash, row) of every indexed row: the hash is kept so that growing the table and
-    /// probing past other keys never read the rows themselves (each a few cache misses away).
-    index: hashbrown::HashTable<(u64, u32)>,
-    rows: Vec<GroupRow>,
-    /// Rows before this are in `index`; the first partial is indexed only when a second comes.
-    indexed: usize,
+    index: GroupIndex,
+    set: GroupSet,
     covered: Vec<Interval>,
 }
 
@@ -255,65 +255,32 @@ impl GroupMerger {
     pub fn new(kinds: Vec<AggKind>) -> Self {
         GroupMerger {
             kinds,
-            hasher: Default::default(),
-            index: hashbrown::HashTable::new(),
-            rows: Vec::new(),
-            indexed: 0,
+            index: GroupIndex::new(),
+            set: GroupSet::default(),
             covered: Vec::new(),
         }
     }
 
     pub fn absorb(&mut self, part: GroupedPartial) {
-        use std::hash::BuildHasher;
         self.covered.extend(part.covered);
-        if self.rows.is_empty() {
-            // Keys within one partial are distinct: take the rows as they are.
-            self.rows = part.rows;
+        if self.set.is_empty() {
+            // Keys within one partial are distinct: take the groups as they are (indexed only
+            // when a second partial comes).
+            self.set = part.groups;
+            self.index.indexed = 0;
             return;
         }
-        let GroupMerger {
-            kinds,
-            hasher,
-            index,
-            rows,
-            indexed,
-            ..
-        } = self;
-        let hash = |row: &GroupRow| hasher.hash_one((row.bucket, &row.key));
-        let stored = |e: &(u64, u32)| e.0;
-        index.reserve(rows.len() - *indexed + part.rows.len(), stored);
-        for (i, row) in rows.iter().enumerate().skip(*indexed) {
-            let h = hash(row);
-            index.insert_unique(h, (h, i as u32), stored);
-        }
-        rows.reserve(part.rows.len());
-        for row in part.rows {
-            let h = hash(&row);
-            match index.find(h, |&(eh, i)| {
-                let r = &rows[i as usize];
-                eh == h && r.bucket == row.bucket && r.key == row.key
-            }) {
-                Some(&(_, i)) => {
-                    for ((kind, into), other) in kinds
-                        .iter()
-                        .zip(rows[i as usize].aggs.iter_mut())
-                        .zip(row.aggs)
-                    {
-                        kind.combine(into, other);
-                    }
-                }
-                None => {
-                    index.insert_unique(h, (h, rows.len() as u32), stored);
-                    rows.push(row);
-                }
-            }
-        }
-        *indexed = rows.len();
+        self.fold(part.groups);
+    }
+
+    /// Folds groups in whose keys may repeat.
+    fn fold(&mut self, groups: GroupSet) {
+        self.index.fold(&self.kinds, &mut self.set, groups);
     }
 
     /// Absorbs another merger (the smaller into the larger).
     pub fn join(mut self, mut other: GroupMerger) -> GroupMerger {
-        if other.rows.len() > self.rows.len() {
+        if other.set.len() > self.set.len() {
             std::mem::swap(&mut self, &mut other);
         }
         self.absorb(other.finish());
@@ -322,7 +289,7 @@ impl GroupMerger {
 
     pub fn finish(self) -> GroupedPartial {
         GroupedPartial {
-            rows: self.rows,
+            groups: self.set,
             covered: eddy_types::interval::condense(self.covered),
         }
     }

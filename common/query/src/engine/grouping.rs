@@ -15,7 +15,7 @@ use super::aggs::{self, Agg, Block, Groups, Rows};
 use super::select::{ExecContext, Selection};
 use crate::error::QueryError;
 use crate::model::virtuals::VirtualColumn;
-use crate::partial::{AggValue, GroupRow, KeyValue};
+use crate::partial::{AggValue, GroupSet, Key};
 
 mod keys;
 mod table;
@@ -49,7 +49,7 @@ pub fn group_segment(
     segment: &dyn SegmentReader,
     selection: &Selection,
     ctx: &ExecContext<'_>,
-) -> Result<Vec<GroupRow>, QueryError> {
+) -> Result<GroupSet, QueryError> {
     let mut aggs: Vec<Box<dyn Agg + '_>> = plan
         .aggs
         .iter()
@@ -249,12 +249,10 @@ pub fn group_segment(
         }
         kept.sort_unstable();
     }
-    let mut states: Vec<Vec<AggValue>> = kept
-        .iter()
-        .map(|&g| aggs.iter().map(|a| a.value(g)).collect())
-        .collect();
+    // Each key part's values for the ids the kept groups use, as cells of the output's pool.
     let offset = usize::from(bucketed);
-    let mut dim_values: Vec<hashbrown::HashMap<u32, KeyValue>> = Vec::with_capacity(sources.len());
+    let mut out = GroupSet::with_capacity(sources.len(), aggs.len(), kept.len());
+    let mut lookups: Vec<IdLookup> = Vec::with_capacity(sources.len());
     for (d, src) in sources.iter().enumerate() {
         let mut ids: Vec<u32> = kept
             .iter()
@@ -262,31 +260,53 @@ pub fn group_segment(
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        dim_values.push(resolve(src, &ids)?);
+        let values = resolve(src, &ids)?;
+        let cells: Vec<Key> = values.iter().map(|v| out.key_of(v)).collect();
+        lookups.push(IdLookup::new(ids, cells));
     }
-    let mut out = Vec::with_capacity(kept.len());
-    for (k, g) in kept.into_iter().enumerate() {
+    let mut key: Vec<Key> = vec![Key::Null; sources.len()];
+    for g in kept {
         let base = g * table.width;
         let bucket = if bucketed {
             bucket_starts[table.keys[base] as usize]
         } else {
             eddy_types::time::MIN_INSTANT
         };
-        let key = (0..sources.len())
-            .map(|d| {
-                dim_values[d]
-                    .get(&table.keys[base + offset + d])
-                    .cloned()
-                    .unwrap_or(KeyValue::Null)
-            })
-            .collect();
-        out.push(GroupRow {
-            bucket,
-            key,
-            aggs: std::mem::take(&mut states[k]),
-        });
+        for (d, lookup) in lookups.iter().enumerate() {
+            key[d] = lookup.get(table.keys[base + offset + d]);
+        }
+        out.push(bucket, &key, aggs.iter().map(|a| a.value(g)));
     }
     Ok(out)
+}
+
+/// A key part's cell by segment id: a dense array when the ids are compact enough, else a
+/// binary search over them.
+enum IdLookup {
+    Dense(Vec<Key>),
+    Sorted(Vec<u32>, Vec<Key>),
+}
+
+impl IdLookup {
+    fn new(ids: Vec<u32>, cells: Vec<Key>) -> Self {
+        let span = ids.last().map_or(0, |m| *m as usize + 1);
+        if span <= 4 * ids.len() + 1024 {
+            let mut dense = vec![Key::Null; span];
+            for (id, c) in ids.iter().zip(cells) {
+                dense[*id as usize] = c;
+            }
+            IdLookup::Dense(dense)
+        } else {
+            IdLookup::Sorted(ids, cells)
+        }
+    }
+
+    fn get(&self, id: u32) -> Key {
+        match self {
+            IdLookup::Dense(d) => d[id as usize],
+            IdLookup::Sorted(ids, cells) => ids.binary_search(&id).map_or(Key::Null, |i| cells[i]),
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -402,11 +402,28 @@ fn random_query(rng: &mut StdRng) -> Value {
             }
             if rng.random_bool(0.5) {
                 // Ordered by a measure, or by the keys alone (what each segment can prune to).
-                let columns = if rng.random_bool(0.6) {
-                    json!([{"dimension": "rows", "direction": if rng.random_bool(0.7) { "descending" } else { "ascending" }}])
-                } else {
-                    json!([])
+                let direction = |rng: &mut StdRng| {
+                    if rng.random_bool(0.6) {
+                        "descending"
+                    } else {
+                        "ascending"
+                    }
                 };
+                let mut columns: Vec<Value> = Vec::new();
+                if rng.random_bool(0.3) {
+                    // A grouping dimension first: strings order as text, l2long as a number.
+                    let names: Vec<Value> = dims
+                        .iter()
+                        .map(|d| d.get("outputName").unwrap_or(d).clone())
+                        .collect();
+                    if let Some(name) = names.choose(rng) {
+                        columns.push(json!({"dimension": name, "direction": direction(rng)}));
+                    }
+                }
+                if rng.random_bool(0.6) {
+                    columns.push(json!({"dimension": "rows", "direction": direction(rng)}));
+                }
+                let columns = json!(columns);
                 q["limitSpec"] = json!({"type": "default", "limit": rng.random_range(1..15), "offset": rng.random_range(0..3),
                     "columns": columns});
             }

@@ -882,12 +882,17 @@ pub fn run(q: &Value, rows: &[Row], chunks: &[(i64, i64)]) -> Value {
                         break;
                     }
                     let name = c["dimension"].as_str().unwrap();
-                    let (x, y) = (a.2[name].as_f64(), b.2[name].as_f64());
-                    let base = match (x, y) {
-                        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap(),
-                        (None, Some(_)) => Ordering::Less,
-                        (Some(_), None) => Ordering::Greater,
-                        _ => Ordering::Equal,
+                    let base = match (&a.2[name], &b.2[name]) {
+                        (Value::String(x), Value::String(y)) => x.cmp(y),
+                        (Value::Null, Value::Null) => Ordering::Equal,
+                        (Value::Null, _) => Ordering::Less,
+                        (_, Value::Null) => Ordering::Greater,
+                        (x, y) => match (x.as_f64(), y.as_f64()) {
+                            (Some(x), Some(y)) => x.partial_cmp(&y).unwrap(),
+                            (None, Some(_)) => Ordering::Less,
+                            (Some(_), None) => Ordering::Greater,
+                            _ => Ordering::Equal,
+                        },
                     };
                     o = if c["direction"] == "descending" {
                         base.reverse()

@@ -357,45 +357,37 @@ impl PartIds {
     }
 }
 
-/// Values of the given ids of a key part.
-pub(super) fn resolve(
-    src: &KeySource<'_>,
-    ids: &[u32],
-) -> Result<hashbrown::HashMap<u32, KeyValue>, QueryError> {
-    let mut out = hashbrown::HashMap::with_capacity(ids.len());
-    match src {
-        KeySource::Null => {}
-        KeySource::Strings { col, .. } => {
-            for (id, v) in ids.iter().zip(col.values(ids)?) {
-                out.insert(*id, v.map_or(KeyValue::Null, KeyValue::Str));
-            }
-        }
-        KeySource::Indexed(index) => {
-            for id in ids {
-                out.insert(*id, index.value(*id).map_or(KeyValue::Null, KeyValue::Long));
-            }
-        }
-        KeySource::Virtual(v) => {
-            for id in ids {
-                let value = v.values.get(*id as usize).cloned();
-                out.insert(*id, value.unwrap_or(KeyValue::Null));
-            }
-        }
+/// Values of the given ids of a key part, aligned with `ids`.
+pub(super) fn resolve(src: &KeySource<'_>, ids: &[u32]) -> Result<Vec<KeyValue>, QueryError> {
+    Ok(match src {
+        KeySource::Null => vec![KeyValue::Null; ids.len()],
+        KeySource::Strings { col, .. } => col
+            .values(ids)?
+            .into_iter()
+            .map(|v| v.map_or(KeyValue::Null, KeyValue::Str))
+            .collect(),
+        KeySource::Indexed(index) => ids
+            .iter()
+            .map(|id| index.value(*id).map_or(KeyValue::Null, KeyValue::Long))
+            .collect(),
+        KeySource::Virtual(v) => ids
+            .iter()
+            .map(|id| {
+                v.values
+                    .get(*id as usize)
+                    .cloned()
+                    .unwrap_or(KeyValue::Null)
+            })
+            .collect(),
         KeySource::Numbers {
             is_long, values, ..
-        } => {
-            for id in ids {
-                let v = values.get(*id as usize).copied().flatten();
-                out.insert(
-                    *id,
-                    match v {
-                        None => KeyValue::Null,
-                        Some(bits) if *is_long => KeyValue::Long(bits as i64),
-                        Some(bits) => KeyValue::Double(bits),
-                    },
-                );
-            }
-        }
-    }
-    Ok(out)
+        } => ids
+            .iter()
+            .map(|id| match values.get(*id as usize).copied().flatten() {
+                None => KeyValue::Null,
+                Some(bits) if *is_long => KeyValue::Long(bits as i64),
+                Some(bits) => KeyValue::Double(bits),
+            })
+            .collect(),
+    })
 }
