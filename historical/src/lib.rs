@@ -219,9 +219,9 @@ impl DataNode for Historical {
                                 Ok::<_, QueryError>(acc)
                             },
                         )
-                        .try_reduce(|| Merging::new(&query), Merging::join)
+                        .collect::<Result<Vec<Merging>, QueryError>>()
                 })?;
-                Ok(merged.finish(&query))
+                Ok(Merging::join_all(&query, merged)?.finish(&query))
             })
             .await?;
         Ok(NodeResult {

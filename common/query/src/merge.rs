@@ -93,6 +93,23 @@ impl Merging {
         })
     }
 
+    /// Combines the merges built on several threads: all grouped ones into the largest in
+    /// one pass, so its arrays grow once rather than once per pairwise join.
+    pub fn join_all(query: &Query, pieces: Vec<Merging>) -> Result<Merging, QueryError> {
+        let mut groups: Vec<GroupMerger> = Vec::new();
+        let mut rest = Merging::new(query);
+        for piece in pieces {
+            match piece {
+                Merging::Grouped(m) => groups.push(*m),
+                other => rest = rest.join(other)?,
+            }
+        }
+        if groups.is_empty() {
+            return Ok(rest);
+        }
+        rest.join(Merging::Grouped(Box::new(GroupMerger::join_all(groups))))
+    }
+
     fn into_partial(self) -> Partial {
         match self {
             Merging::Grouped(m) => Partial::Grouped(m.finish()),

@@ -287,6 +287,20 @@ impl GroupMerger {
         self
     }
 
+    /// Joins several mergers: the others fold into the largest, whose arrays are sized for
+    /// all of them first.
+    pub fn join_all(mut mergers: Vec<GroupMerger>) -> GroupMerger {
+        let Some(largest) = (0..mergers.len()).max_by_key(|i| mergers[*i].set.len()) else {
+            return GroupMerger::new(Vec::new());
+        };
+        let mut into = mergers.swap_remove(largest);
+        into.set.reserve(mergers.iter().map(|m| m.set.len()).sum());
+        for m in mergers {
+            into.absorb(m.finish());
+        }
+        into
+    }
+
     pub fn finish(self) -> GroupedPartial {
         GroupedPartial {
             groups: self.set,

@@ -257,9 +257,9 @@ impl DataNode for RealtimeNode {
                                 Ok::<_, QueryError>(acc)
                             },
                         )
-                        .try_reduce(|| Merging::new(&query), Merging::join)
+                        .collect::<Result<Vec<Merging>, QueryError>>()
                 })?;
-                Ok(merged.finish(&query))
+                Ok(Merging::join_all(&query, merged)?.finish(&query))
             })
             .await?;
         Ok(NodeResult {

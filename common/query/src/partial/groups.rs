@@ -126,6 +126,13 @@ impl GroupSet {
         self.buckets.len()
     }
 
+    /// Room for `groups` more groups.
+    pub fn reserve(&mut self, groups: usize) {
+        self.buckets.reserve(groups);
+        self.keys.reserve(groups * self.width);
+        self.slots.reserve(groups * self.states);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.buckets.is_empty()
     }
@@ -321,7 +328,7 @@ impl GroupIndex {
             .collect();
         let width = part.width;
         let mut key: Vec<Key> = Vec::with_capacity(width);
-        set.buckets.reserve(part.len());
+        set.reserve(part.len());
         for g in 0..part.len() {
             let bucket = part.buckets[g];
             key.clear();
