@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use eddy_meta::SegmentRecord;
 use eddy_query::engine::Context;
-use eddy_query::{Merging, Partial, Query, QueryError, execute};
+use eddy_query::{Partial, Query, QueryError, execute, merge_parallel};
 use eddy_rpc::{DataNode, HistoricalControl, NodeResult, QueryControl, RpcError, SegmentSlice};
 use eddy_runtime::CpuPool;
 use eddy_segment::{SegmentFile, SegmentReader};
@@ -207,21 +207,14 @@ impl DataNode for Historical {
                     deadline: control.deadline,
                     timeout_ms: control.timeout_ms,
                 };
-                // Each worker folds the segments it ran into its own merge; the few
-                // per-worker merges are joined at the end.
-                let merged = pool.install(|| {
-                    found
+                // Segments run in parallel; their partials then merge on the same pool.
+                pool.install(|| {
+                    let parts = found
                         .par_iter()
-                        .try_fold(
-                            || Merging::new(&query),
-                            |mut acc, (seg, slice)| {
-                                acc.add(execute(&query, seg.as_ref(), &slice.clips, &ctx)?)?;
-                                Ok::<_, QueryError>(acc)
-                            },
-                        )
-                        .collect::<Result<Vec<Merging>, QueryError>>()
-                })?;
-                Ok(Merging::join_all(&query, merged)?.finish(&query))
+                        .map(|(seg, slice)| execute(&query, seg.as_ref(), &slice.clips, &ctx))
+                        .collect::<Result<Vec<Partial>, QueryError>>()?;
+                    merge_parallel(&query, parts)
+                })
             })
             .await?;
         Ok(NodeResult {

@@ -4,7 +4,10 @@
 use crate::error::QueryError;
 use crate::finalize::TopNScorer;
 use crate::model::{Query, TopNQuery};
-use crate::partial::{AggKind, GroupMerger, GroupedPartial, Partial, SearchPartial};
+use crate::partial::{
+    AggKind, GroupMerger, GroupedPartial, PARTITION_MIN_GROUPS, Partial, SearchPartial,
+    merge_partitioned,
+};
 
 fn mismatch() -> QueryError {
     QueryError::Internal("partial results of different query types cannot merge".into())
@@ -93,23 +96,6 @@ impl Merging {
         })
     }
 
-    /// Combines the merges built on several threads: all grouped ones into the largest in
-    /// one pass, so its arrays grow once rather than once per pairwise join.
-    pub fn join_all(query: &Query, pieces: Vec<Merging>) -> Result<Merging, QueryError> {
-        let mut groups: Vec<GroupMerger> = Vec::new();
-        let mut rest = Merging::new(query);
-        for piece in pieces {
-            match piece {
-                Merging::Grouped(m) => groups.push(*m),
-                other => rest = rest.join(other)?,
-            }
-        }
-        if groups.is_empty() {
-            return Ok(rest);
-        }
-        rest.join(Merging::Grouped(Box::new(GroupMerger::join_all(groups))))
-    }
-
     fn into_partial(self) -> Partial {
         match self {
             Merging::Grouped(m) => Partial::Grouped(m.finish()),
@@ -143,6 +129,39 @@ pub fn merge(query: &Query, parts: Vec<Partial>) -> Result<Partial, QueryError> 
         merging.add(part)?;
     }
     Ok(merging.finish(query))
+}
+
+/// Merges the partials of one node's segments on the current rayon pool: large grouped
+/// results partition by partition in parallel ([`merge_partitioned`]), others in one pass.
+pub fn merge_parallel(query: &Query, parts: Vec<Partial>) -> Result<Partial, QueryError> {
+    let groups: Option<usize> = parts
+        .iter()
+        .map(|p| match p {
+            Partial::Grouped(g) => Some(g.groups.len()),
+            _ => None,
+        })
+        .sum();
+    let aggs = match query {
+        Query::Timeseries(q) => &q.aggregations,
+        Query::TopN(q) => &q.aggregations,
+        Query::GroupBy(q) => &q.aggregations,
+        _ => return merge(query, parts),
+    };
+    if parts.len() < 2 || groups.is_none_or(|n| n < PARTITION_MIN_GROUPS) {
+        return merge(query, parts);
+    }
+    let kinds: Vec<AggKind> = aggs.iter().map(AggKind::of).collect();
+    let grouped: Vec<GroupedPartial> = parts
+        .into_iter()
+        .filter_map(|p| match p {
+            Partial::Grouped(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    merge(
+        query,
+        vec![Partial::Grouped(merge_partitioned(&kinds, grouped))],
+    )
 }
 
 fn prune_topn(q: &TopNQuery, mut g: GroupedPartial) -> GroupedPartial {

@@ -11,9 +11,11 @@ use eddy_types::Interval;
 use eddy_types::spec::AggregatorSpec;
 
 mod groups;
+mod radix;
 
 use groups::GroupIndex;
 pub use groups::{GroupSet, Key, Strings};
+pub use radix::{PARTITION_MIN_GROUPS, merge_partitioned};
 
 /// A group-key value. Doubles are kept as bits so keys hash and compare exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -285,20 +287,6 @@ impl GroupMerger {
         }
         self.absorb(other.finish());
         self
-    }
-
-    /// Joins several mergers: the others fold into the largest, whose arrays are sized for
-    /// all of them first.
-    pub fn join_all(mut mergers: Vec<GroupMerger>) -> GroupMerger {
-        let Some(largest) = (0..mergers.len()).max_by_key(|i| mergers[*i].set.len()) else {
-            return GroupMerger::new(Vec::new());
-        };
-        let mut into = mergers.swap_remove(largest);
-        into.set.reserve(mergers.iter().map(|m| m.set.len()).sum());
-        for m in mergers {
-            into.absorb(m.finish());
-        }
-        into
     }
 
     pub fn finish(self) -> GroupedPartial {

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use eddy_meta::ColumnInfo;
 use eddy_query::engine::Context;
-use eddy_query::{Merging, Partial, Query, QueryError, execute};
+use eddy_query::{Partial, Query, QueryError, execute, merge_parallel};
 use eddy_rpc::{DataNode, NodeResult, QueryControl, RpcError, SegmentSlice};
 use eddy_runtime::CpuPool;
 use eddy_segment::{IncrementalIndex, SegmentFile, SegmentReader};
@@ -239,27 +239,20 @@ impl DataNode for RealtimeNode {
                     deadline: control.deadline,
                     timeout_ms: control.timeout_ms,
                 };
-                let merged = pool.install(|| {
-                    found
+                pool.install(|| {
+                    let parts = found
                         .par_iter()
-                        .try_fold(
-                            || Merging::new(&query),
-                            |mut acc, (hydrant, slice)| {
-                                let part = match hydrant {
-                                    Hydrant::Live(index) => {
-                                        execute(&query, &*read(index), &slice.clips, &ctx)?
-                                    }
-                                    Hydrant::Persisted(file) => {
-                                        execute(&query, file.as_ref(), &slice.clips, &ctx)?
-                                    }
-                                };
-                                acc.add(part)?;
-                                Ok::<_, QueryError>(acc)
-                            },
-                        )
-                        .collect::<Result<Vec<Merging>, QueryError>>()
-                })?;
-                Ok(Merging::join_all(&query, merged)?.finish(&query))
+                        .map(|(hydrant, slice)| match hydrant {
+                            Hydrant::Live(index) => {
+                                execute(&query, &*read(index), &slice.clips, &ctx)
+                            }
+                            Hydrant::Persisted(file) => {
+                                execute(&query, file.as_ref(), &slice.clips, &ctx)
+                            }
+                        })
+                        .collect::<Result<Vec<Partial>, QueryError>>()?;
+                    merge_parallel(&query, parts)
+                })
             })
             .await?;
         Ok(NodeResult {

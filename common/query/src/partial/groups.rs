@@ -20,7 +20,7 @@ pub enum Key {
 
 /// One aggregator state: numbers inline, any other state an index into the set's `others`.
 #[derive(Debug, Clone, Copy)]
-enum Slot {
+pub(super) enum Slot {
     Long(i64),
     NoLong,
     Double(f64),
@@ -79,14 +79,14 @@ impl Strings {
 #[derive(Debug, Clone, Default)]
 pub struct GroupSet {
     /// Key parts per group.
-    width: usize,
+    pub(super) width: usize,
     /// States per group.
-    states: usize,
+    pub(super) states: usize,
     buckets: Vec<i64>,
     keys: Vec<Key>,
     slots: Vec<Slot>,
     others: Vec<AggValue>,
-    strings: Strings,
+    pub(super) strings: Strings,
 }
 
 impl GroupSet {
@@ -196,7 +196,8 @@ impl GroupSet {
         }
     }
 
-    fn value_of(&self, slot: Slot) -> AggValue {
+    /// A slot's state (cloned when not a number).
+    pub(super) fn value_of(&self, slot: Slot) -> AggValue {
         match slot {
             Slot::Long(x) => AggValue::Long(Some(x)),
             Slot::NoLong => AggValue::Long(None),
@@ -378,12 +379,67 @@ fn combine(kind: AggKind, set: &mut GroupSet, at: usize, other: Slot, others: &m
         Slot::Other(j) => std::mem::replace(&mut others[j as usize], AggValue::NoValue),
         s => set.value_of(s),
     };
-    match set.slots[at] {
-        Slot::Other(i) => kind.combine(&mut set.others[i as usize], incoming),
-        s => {
-            let mut v = set.value_of(s);
-            kind.combine(&mut v, incoming);
-            set.slots[at] = set.slot_of(v);
+    set.combine_value(kind, at, incoming);
+}
+
+impl GroupSet {
+    /// Folds `incoming` into slot `at`.
+    pub(super) fn combine_value(&mut self, kind: AggKind, at: usize, incoming: AggValue) {
+        match self.slots[at] {
+            Slot::Other(i) => kind.combine(&mut self.others[i as usize], incoming),
+            s => {
+                let mut v = self.value_of(s);
+                kind.combine(&mut v, incoming);
+                self.slots[at] = self.slot_of(v);
+            }
+        }
+    }
+
+    /// Group `g`'s slots.
+    pub(super) fn slots_of(&self, g: usize) -> &[Slot] {
+        &self.slots[g * self.states..][..self.states]
+    }
+
+    /// Adds a group with the given slots of `from` (states cloned when not numbers).
+    pub(super) fn push_from(&mut self, bucket: i64, key: &[Key], from: &GroupSet, slots: &[Slot]) {
+        self.buckets.push(bucket);
+        self.keys.extend_from_slice(key);
+        for s in slots {
+            let s = match s {
+                Slot::Other(j) => {
+                    let v = from.others[*j as usize].clone();
+                    self.slot_of(v)
+                }
+                s => *s,
+            };
+            self.slots.push(s);
+        }
+    }
+
+    /// Moves every group of `other` in after these; no key of `other` may be here already.
+    pub(super) fn append(&mut self, mut other: GroupSet) {
+        if self.is_empty() && self.strings.is_empty() {
+            *self = other;
+            return;
+        }
+        let ids: Vec<u32> = (0..other.strings.len() as u32)
+            .map(|id| self.strings.intern(other.strings.get(id)))
+            .collect();
+        self.reserve(other.len());
+        self.buckets.extend_from_slice(&other.buckets);
+        self.keys.extend(other.keys.iter().map(|k| match k {
+            Key::Str(id) => Key::Str(ids[*id as usize]),
+            k => *k,
+        }));
+        for i in 0..other.slots.len() {
+            let s = match other.slots[i] {
+                Slot::Other(j) => {
+                    let v = std::mem::replace(&mut other.others[j as usize], AggValue::NoValue);
+                    self.slot_of(v)
+                }
+                s => s,
+            };
+            self.slots.push(s);
         }
     }
 }

@@ -62,10 +62,13 @@ impl GroupTable {
             };
         }
         let total_bits: u32 = bits.iter().sum();
+        // Sized for one group per row (at most 2^20) so that a many-group segment never
+        // rehashes; a table of few groups leaves the rest of it untouched.
+        let room = rows.min(product.unwrap_or(u64::MAX)).min(1 << 20) as usize;
         let table = if total_bits <= 64 {
-            Table::Hash(hashbrown::HashMap::new())
+            Table::Hash(hashbrown::HashMap::with_capacity(room))
         } else {
-            Table::Wide(hashbrown::HashMap::new())
+            Table::Wide(hashbrown::HashMap::with_capacity(room))
         };
         GroupTable {
             table,
