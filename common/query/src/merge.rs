@@ -14,7 +14,8 @@ fn mismatch() -> QueryError {
 }
 
 /// A merge in progress. Start with [`Merging::new`], [`add`](Merging::add) partials in any
-/// order, [`join`](Merging::join) merges built on other threads, then [`finish`](Merging::finish).
+/// order, then [`finish`](Merging::finish). A data node merges its segments with
+/// [`merge_parallel`].
 pub enum Merging {
     Grouped(Box<GroupMerger>),
     Scan(Vec<crate::partial::ScanBatch>),
@@ -83,17 +84,6 @@ impl Merging {
             _ => return Err(mismatch()),
         }
         Ok(())
-    }
-
-    /// Combines two merges of the same query.
-    pub fn join(self, other: Merging) -> Result<Merging, QueryError> {
-        Ok(match (self, other) {
-            (Merging::Grouped(a), Merging::Grouped(b)) => Merging::Grouped(Box::new(a.join(*b))),
-            (mut a, b) => {
-                a.add(b.into_partial())?;
-                a
-            }
-        })
     }
 
     fn into_partial(self) -> Partial {
@@ -240,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn parallel_joins_equal_a_sequential_merge() {
+    fn merges_in_any_order_equal_a_sequential_merge() {
         let q = topn(10, 1000);
         let parts = [
             part(&[("a", 1), ("b", 2)]),
@@ -248,12 +238,8 @@ mod tests {
             part(&[("a", 5), ("d", 6)]),
         ];
         let seq = merge(&q, parts.iter().cloned().map(Partial::Grouped).collect()).unwrap();
-        let mut left = Merging::new(&q);
-        left.add(Partial::Grouped(parts[0].clone())).unwrap();
-        let mut right = Merging::new(&q);
-        right.add(Partial::Grouped(parts[2].clone())).unwrap();
-        right.add(Partial::Grouped(parts[1].clone())).unwrap();
-        let joined = left.join(right).unwrap().finish(&q);
+        let reordered = [2, 0, 1].map(|i| Partial::Grouped(parts[i].clone()));
+        let joined = merge_parallel(&q, reordered.into()).unwrap();
         assert_eq!(counts(&seq), counts(&joined));
         assert_eq!(
             counts(&seq),

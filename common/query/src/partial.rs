@@ -280,15 +280,6 @@ impl GroupMerger {
         self.index.fold(&self.kinds, &mut self.set, groups);
     }
 
-    /// Absorbs another merger (the smaller into the larger).
-    pub fn join(mut self, mut other: GroupMerger) -> GroupMerger {
-        if other.set.len() > self.set.len() {
-            std::mem::swap(&mut self, &mut other);
-        }
-        self.absorb(other.finish());
-        self
-    }
-
     pub fn finish(self) -> GroupedPartial {
         GroupedPartial {
             groups: self.set,
