@@ -239,8 +239,8 @@ mod tests {
         ];
         let seq = merge(&q, parts.iter().cloned().map(Partial::Grouped).collect()).unwrap();
         let reordered = [2, 0, 1].map(|i| Partial::Grouped(parts[i].clone()));
-        let joined = merge_parallel(&q, reordered.into()).unwrap();
-        assert_eq!(counts(&seq), counts(&joined));
+        let in_any_order = merge_parallel(&q, reordered.into()).unwrap();
+        assert_eq!(counts(&seq), counts(&in_any_order));
         assert_eq!(
             counts(&seq),
             vec![
