@@ -110,11 +110,14 @@ enum TopicsAction {
 }
 
 /// Large queries allocate and free gigabytes of group arrays. By default mimalloc hands freed
-/// memory back to the OS within milliseconds and maps 2 MiB pages, so the next query faults
-/// it in again and the kernel zeroes it page by page (a third of the time of a 10M-group
-/// query here). Freed memory stays 10 s for reuse instead (whole arenas ten times that, by
-/// mimalloc's default multiplier), in ordinary pages; the `MIMALLOC_PURGE_DELAY` and
-/// `MIMALLOC_ALLOW_LARGE_OS_PAGES` variables still override this.
+/// memory back to the OS within milliseconds, so the next query faults it in again and the
+/// kernel zeroes it page by page (a third of the time of a 10M-group query here). Freed memory
+/// stays 10 s for reuse instead (whole arenas ten times that, by mimalloc's default
+/// multiplier), and no explicit large OS pages are used; the `MIMALLOC_PURGE_DELAY` and
+/// `MIMALLOC_ALLOW_LARGE_OS_PAGES` variables still override this. mimalloc still advises
+/// transparent huge pages for its arenas (the kernel then zeroes 2 MiB at a first touch);
+/// `MIMALLOC_ALLOW_THP=0` turns that off for the process, which measured within noise for
+/// ingestion here, so it is left on.
 fn tune_allocator() {
     use libmimalloc_sys as mi;
     // The option's number in the mimalloc (v3) that the pinned libmimalloc-sys builds; the

@@ -69,3 +69,105 @@ async fn errors_are_named() {
     .unwrap();
     let _ = kafka.produce("t", vec![]).await.unwrap();
 }
+
+/// What a record carries besides its value (key, producer timestamp, headers with and without
+/// values, an empty payload) comes through the reader as the producer sent it, and a poll
+/// hands over at most `max` records, without waiting for more once some arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_keeps_keys_timestamps_and_headers() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use std::time::{Duration, Instant};
+
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("h", 1, 1).unwrap();
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .unwrap();
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "trace",
+            value: Some(&b"abc"[..]),
+        })
+        .insert(Header::<&[u8]> {
+            key: "flag",
+            value: None,
+        });
+    producer
+        .send(
+            FutureRecord::to("h")
+                .key(&b"party-1"[..])
+                .payload(&b"{\"a\":1}"[..])
+                .timestamp(1_700_000_000_123)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::<[u8], [u8]>::to("h").timestamp(1_700_000_000_456),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    for i in 0..40 {
+        let v = format!("{i}");
+        producer
+            .send(
+                FutureRecord::<[u8], [u8]>::to("h").payload(v.as_bytes()),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+
+    let kafka = stream(&cluster);
+    let got = conformance::read_n(
+        &kafka,
+        "h",
+        &BTreeMap::from([(0, 0)]),
+        2,
+        Duration::from_secs(20),
+    )
+    .await;
+    let (first, second) = (&got[0], &got[1]);
+    assert_eq!((first.partition, first.offset), (0, 0));
+    assert_eq!(first.key.as_deref(), Some(&b"party-1"[..]));
+    assert_eq!(first.value, b"{\"a\":1}");
+    assert_eq!(first.timestamp, 1_700_000_000_123);
+    assert_eq!(
+        first.headers,
+        vec![
+            ("trace".to_string(), Some(b"abc".to_vec())),
+            ("flag".to_string(), None)
+        ]
+    );
+    assert_eq!(second.offset, 1);
+    assert_eq!(second.key, None);
+    assert!(second.value.is_empty());
+    assert_eq!(second.timestamp, 1_700_000_000_456);
+    assert!(second.headers.is_empty());
+
+    // 42 records are there: a poll for 10 gives 10, the next ones continue in order, and a
+    // poll once all are read waits its timeout and gives none.
+    let mut reader = kafka.reader("h", &BTreeMap::from([(0, 0)])).await.unwrap();
+    let mut offsets = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while offsets.len() < 42 && Instant::now() < deadline {
+        let batch = reader.poll(10, Duration::from_millis(500)).await.unwrap();
+        assert!(batch.len() <= 10, "a poll for 10 gave {}", batch.len());
+        offsets.extend(batch.iter().map(|r| r.offset));
+    }
+    assert_eq!(offsets, (0..42).collect::<Vec<u64>>());
+    let began = Instant::now();
+    assert!(
+        reader
+            .poll(10, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(began.elapsed() >= Duration::from_millis(250));
+}
