@@ -64,12 +64,16 @@ fn scan(
     nulls_first: bool,
     latest_first: bool,
     limit: usize,
+    filter: &Value,
 ) -> Vec<Row> {
     let order = |d: bool| if d { "descending" } else { "ascending" };
-    let q = json!({"queryType": "scan", "dataSource": "t", "intervals": ["2020-01-01/2020-01-02"],
+    let mut q = json!({"queryType": "scan", "dataSource": "t", "intervals": ["2020-01-01/2020-01-02"],
         "columns": ["__time", "v", "s"], "limit": limit, "resultFormat": "compactedList",
         "orderBy": [{"columnName": column, "order": order(descending), "nullsFirst": nulls_first},
                     {"columnName": "__time", "order": order(latest_first)}]});
+    if !filter.is_null() {
+        q["filter"] = filter.clone();
+    }
     let query = Query::from_json(q).unwrap();
     let cancelled = AtomicBool::new(false);
     let ctx = Context {
@@ -129,8 +133,21 @@ fn ordered_limited_scans_match_a_full_sort() {
                 ("s", true, true, false),
                 ("s", true, false, true),
             ] {
-                for limit in [1, 7, 100, BLOCK_ROWS + 3] {
-                    let mut want = rows.clone();
+                // Unfiltered, and without "k3" (a NOT filter, so every block is partly
+                // selected; null s is unknown, so NOT drops it too).
+                let filters = [
+                    Value::Null,
+                    json!({"type": "not", "field": {"type": "selector", "dimension": "s", "value": "k3"}}),
+                ];
+                for (filter, limit) in filters
+                    .iter()
+                    .flat_map(|f| [1, 7, 100, BLOCK_ROWS + 3].map(|l| (f, l)))
+                {
+                    let mut want: Vec<Row> = rows
+                        .iter()
+                        .filter(|r| filter.is_null() || r.2.as_deref().is_some_and(|s| s != "k3"))
+                        .cloned()
+                        .collect();
                     want.sort_by(|x, y| {
                         let first = if column == "v" {
                             x.1.cmp(&y.1)
@@ -166,10 +183,11 @@ fn ordered_limited_scans_match_a_full_sort() {
                             descending,
                             nulls_first,
                             latest_first,
-                            limit
+                            limit,
+                            filter
                         ),
                         want,
-                        "by {column}, descending {descending}, nulls first {nulls_first}, latest first {latest_first}, limit {limit}, persisted {persisted}"
+                        "by {column}, descending {descending}, nulls first {nulls_first}, latest first {latest_first}, limit {limit}, persisted {persisted}, filter {filter}"
                     );
                 }
             }

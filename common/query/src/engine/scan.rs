@@ -41,17 +41,25 @@ pub fn scan_segment(
     let by_columns = !q.order_by.is_empty();
     let read_all =
         ordered && !segment.time_sorted() || q.order == ScanOrder::Descending || by_columns;
-    selection.for_each_block(ctx, &mut |b, len, offsets| {
-        if !read_all && need.is_some_and(|n| rows.len() >= n) {
-            return Ok(());
-        }
-        let start = (b * BLOCK_ROWS) as u32;
-        match offsets {
-            None => rows.extend(start..start + len as u32),
-            Some(o) => rows.extend(o.iter().map(|r| start + r)),
-        }
-        Ok(())
-    })?;
+    let best_blocks = match need {
+        Some(n) if by_columns && n > 0 => first_blocks(q, segment, selection, n, ctx)?,
+        _ => None,
+    };
+    if let Some(best) = best_blocks {
+        rows = best;
+    } else {
+        selection.for_each_block(ctx, &mut |b, len, offsets| {
+            if !read_all && need.is_some_and(|n| rows.len() >= n) {
+                return Ok(());
+            }
+            let start = (b * BLOCK_ROWS) as u32;
+            match offsets {
+                None => rows.extend(start..start + len as u32),
+                Some(o) => rows.extend(o.iter().map(|r| start + r)),
+            }
+            Ok(())
+        })?;
+    }
     if ordered {
         let mut times = vec![0i64; BLOCK_ROWS];
         let mut current = usize::MAX;
@@ -145,10 +153,7 @@ fn first_by_columns(
 
 /// Drops rows that cannot be among the first `need`: by dictionary rank when the first
 /// `orderBy` column is a sorted string column ([`first_by_ids`]); when it is a long without
-/// nulls, whole blocks: blocks are visited from the one with the best
-/// minimum (or maximum, descending) and the visit stops at the first block whose range lies
-/// wholly behind the `need`-th best value seen. Ties with that value are kept, so the later
-/// columns still decide among them.
+/// nulls, whole blocks ([`visit_best_blocks`]).
 fn prune_blocks(
     q: &ScanQuery,
     segment: &dyn SegmentReader,
@@ -156,57 +161,141 @@ fn prune_blocks(
     need: usize,
 ) -> Result<Vec<u32>, QueryError> {
     let first = &q.order_by[0];
-    let col: &dyn NumericColumn = if first.column_name == TIME_COLUMN {
-        segment.time()
-    } else {
-        match segment.column(&first.column_name) {
-            Some(ColumnRef::Numeric(c)) => c,
-            Some(ColumnRef::String(c)) if c.is_sorted() && !c.is_multi_value() => {
-                return first_by_ids(first, c, rows, need);
-            }
-            _ => return Ok(rows),
-        }
-    };
-    if col.kind() != NumKind::Long || col.nulls().is_some_and(|n| !n.is_empty()) {
-        return Ok(rows);
+    if first.column_name != TIME_COLUMN
+        && let Some(ColumnRef::String(c)) = segment.column(&first.column_name)
+        && c.is_sorted()
+        && !c.is_multi_value()
+    {
+        return first_by_ids(first, c, rows, need);
     }
-    let descending = first.order == ScanOrder::Descending;
-    // Blocks holding selected rows, with their ranges; best first.
-    let mut blocks: Vec<(usize, i64, i64, &[u32])> = Vec::new();
+    let Some(col) = long_order_column(q, segment) else {
+        return Ok(rows);
+    };
+    let mut blocks = Vec::new();
+    let mut at = 0;
     for chunk in rows.chunk_by(|a, b| *a as usize / BLOCK_ROWS == *b as usize / BLOCK_ROWS) {
-        let b = chunk[0] as usize / BLOCK_ROWS;
-        let Some((lo, hi)) = col.block_range_i64(b) else {
+        let block = chunk[0] as usize / BLOCK_ROWS;
+        let Some((lo, hi)) = col.block_range_i64(block) else {
             return Ok(rows);
         };
-        blocks.push((b, lo, hi, chunk));
+        blocks.push(Candidate {
+            block,
+            lo,
+            hi,
+            rows: at..at + chunk.len(),
+        });
+        at += chunk.len();
     }
-    if descending {
-        blocks.sort_unstable_by_key(|x| std::cmp::Reverse(x.2));
+    visit_best_blocks(first, col, blocks, need, None, |c, out| {
+        out.extend_from_slice(&rows[c.rows.clone()]);
+    })
+}
+
+/// The selected rows that can be among the first `need` when the first `orderBy` column is a
+/// long without nulls, taken block by block from the selection without listing the others
+/// (see [`visit_best_blocks`]); None when the column does not allow it.
+fn first_blocks(
+    q: &ScanQuery,
+    segment: &dyn SegmentReader,
+    selection: &Selection,
+    need: usize,
+    ctx: &ExecContext<'_>,
+) -> Result<Option<Vec<u32>>, QueryError> {
+    let Some(col) = long_order_column(q, segment) else {
+        return Ok(None);
+    };
+    let mut blocks = Vec::new();
+    for block in 0..selection.num_rows.div_ceil(BLOCK_ROWS) {
+        if selection.count_in_block(block) == 0 {
+            continue;
+        }
+        let Some((lo, hi)) = col.block_range_i64(block) else {
+            return Ok(None);
+        };
+        blocks.push(Candidate {
+            block,
+            lo,
+            hi,
+            rows: 0..0,
+        });
+    }
+    visit_best_blocks(&q.order_by[0], col, blocks, need, Some(ctx), |c, out| {
+        selection.rows_in_block(c.block, out);
+    })
+    .map(Some)
+}
+
+/// The first `orderBy` column when it is a long (or `__time`) without nulls, whose block
+/// ranges bound its values.
+fn long_order_column<'s>(
+    q: &ScanQuery,
+    segment: &'s dyn SegmentReader,
+) -> Option<&'s dyn NumericColumn> {
+    let name = &q.order_by.first()?.column_name;
+    let col: &dyn NumericColumn = if name == TIME_COLUMN {
+        segment.time()
     } else {
-        blocks.sort_unstable_by_key(|x| x.1);
+        match segment.column(name)? {
+            ColumnRef::Numeric(c) => c,
+            _ => return None,
+        }
+    };
+    (col.kind() == NumKind::Long && col.nulls().is_none_or(|n| n.is_empty())).then_some(col)
+}
+
+/// A block holding selected rows, with the range of the order column over it.
+struct Candidate {
+    block: usize,
+    lo: i64,
+    hi: i64,
+    /// Where its rows are in a list of rows, when they were listed before.
+    rows: std::ops::Range<usize>,
+}
+
+/// The rows of the blocks that can hold the first `need` values of the long column `col`:
+/// blocks are visited from the one with the best minimum (or maximum, descending), each one's
+/// rows taken by `rows_of`, and the visit stops at the first block whose range lies wholly
+/// behind the `need`-th best value seen. Ties with that value are kept, so the later columns
+/// still decide among them. Rows come back grouped by block.
+fn visit_best_blocks(
+    first: &ScanOrderBy,
+    col: &dyn NumericColumn,
+    mut blocks: Vec<Candidate>,
+    need: usize,
+    ctx: Option<&ExecContext<'_>>,
+    mut rows_of: impl FnMut(&Candidate, &mut Vec<u32>),
+) -> Result<Vec<u32>, QueryError> {
+    let descending = first.order == ScanOrder::Descending;
+    if descending {
+        blocks.sort_unstable_by_key(|c| std::cmp::Reverse(c.hi));
+    } else {
+        blocks.sort_unstable_by_key(|c| c.lo);
     }
     // The `need` best values so far, the worst of them on top (ascending: a max-heap).
     let mut best: BinaryHeap<i128> = BinaryHeap::with_capacity(need + 1);
     let mut kept: Vec<u32> = Vec::new();
     let mut values = vec![0i64; BLOCK_ROWS];
-    for (b, lo, hi, chunk) in blocks {
+    for c in &blocks {
         if best.len() == need {
             let worst = best.peek().copied().unwrap_or_default();
             // Keys are negated when descending, so the heap always drops the worst.
-            if descending && i128::from(hi) < -worst || !descending && i128::from(lo) > worst {
+            if descending && i128::from(c.hi) < -worst || !descending && i128::from(c.lo) > worst {
                 break;
             }
         }
-        col.read_i64(b, &mut values)?;
-        for r in chunk {
-            let v = values[*r as usize % BLOCK_ROWS];
-            let v = i128::from(v);
+        if let Some(ctx) = ctx {
+            ctx.check()?;
+        }
+        col.read_i64(c.block, &mut values)?;
+        let from = kept.len();
+        rows_of(c, &mut kept);
+        for r in &kept[from..] {
+            let v = i128::from(values[*r as usize % BLOCK_ROWS]);
             best.push(if descending { -v } else { v });
             if best.len() > need {
                 best.pop();
             }
         }
-        kept.extend_from_slice(chunk);
     }
     Ok(kept)
 }

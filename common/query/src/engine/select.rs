@@ -63,6 +63,26 @@ impl Selection {
         self.rows.as_ref().is_none_or(|r| r.contains(row))
     }
 
+    /// How many rows of block `b` are selected.
+    pub fn count_in_block(&self, b: usize) -> usize {
+        let start = b * BLOCK_ROWS;
+        let end = (start + BLOCK_ROWS).min(self.num_rows);
+        match &self.rows {
+            None => end.saturating_sub(start),
+            Some(rows) => rows.range_cardinality(start as u32..end as u32) as usize,
+        }
+    }
+
+    /// Appends the selected rows of block `b` (segment row numbers, ascending) to `out`.
+    pub fn rows_in_block(&self, b: usize, out: &mut Vec<u32>) {
+        let start = (b * BLOCK_ROWS) as u32;
+        let end = ((b + 1) * BLOCK_ROWS).min(self.num_rows) as u32;
+        match &self.rows {
+            None => out.extend(start..end.max(start)),
+            Some(rows) => out.extend(rows.range(start..end)),
+        }
+    }
+
     /// Calls `f(block, len, rows)` for every block with selected rows. `rows` holds
     /// block-relative offsets, or is None when the whole block is selected.
     pub fn for_each_block(
