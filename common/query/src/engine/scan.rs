@@ -151,9 +151,9 @@ fn first_by_columns(
     Ok((picked, keys))
 }
 
-/// Drops rows that cannot be among the first `need`: by dictionary rank when the first
-/// `orderBy` column is a sorted string column ([`first_by_ids`]); when it is a long without
-/// nulls, whole blocks ([`visit_best_blocks`]).
+/// Drops rows that cannot be among the first `need` when the first `orderBy` column is a sorted
+/// string column ([`first_by_ids`]). (When it is a long without nulls, [`first_blocks`] already
+/// listed only the blocks that can hold them.)
 fn prune_blocks(
     q: &ScanQuery,
     segment: &dyn SegmentReader,
@@ -168,32 +168,15 @@ fn prune_blocks(
     {
         return first_by_ids(first, c, rows, need);
     }
-    let Some(col) = long_order_column(q, segment) else {
-        return Ok(rows);
-    };
-    let mut blocks = Vec::new();
-    let mut at = 0;
-    for chunk in rows.chunk_by(|a, b| *a as usize / BLOCK_ROWS == *b as usize / BLOCK_ROWS) {
-        let block = chunk[0] as usize / BLOCK_ROWS;
-        let Some((lo, hi)) = col.block_range_i64(block) else {
-            return Ok(rows);
-        };
-        blocks.push(Candidate {
-            block,
-            lo,
-            hi,
-            rows: at..at + chunk.len(),
-        });
-        at += chunk.len();
-    }
-    visit_best_blocks(first, col, blocks, need, None, |c, out| {
-        out.extend_from_slice(&rows[c.rows.clone()]);
-    })
+    Ok(rows)
 }
 
 /// The selected rows that can be among the first `need` when the first `orderBy` column is a
-/// long without nulls, taken block by block from the selection without listing the others
-/// (see [`visit_best_blocks`]); None when the column does not allow it.
+/// long without nulls, listed block by block from the selection, skipping the rest: blocks are
+/// visited from the one with the best minimum (or maximum, descending), and the visit stops at
+/// the first block whose range lies wholly behind the `need`-th best value seen. Ties with that
+/// value are kept, so the later columns still decide among them. Rows come back grouped by
+/// block; None when the column does not allow this.
 fn first_blocks(
     q: &ScanQuery,
     segment: &dyn SegmentReader,
@@ -204,7 +187,8 @@ fn first_blocks(
     let Some(col) = long_order_column(q, segment) else {
         return Ok(None);
     };
-    let mut blocks = Vec::new();
+    // Blocks holding selected rows, with the column's range over each.
+    let mut blocks: Vec<(usize, i64, i64)> = Vec::new();
     for block in 0..selection.num_rows.div_ceil(BLOCK_ROWS) {
         if selection.count_in_block(block) == 0 {
             continue;
@@ -212,17 +196,39 @@ fn first_blocks(
         let Some((lo, hi)) = col.block_range_i64(block) else {
             return Ok(None);
         };
-        blocks.push(Candidate {
-            block,
-            lo,
-            hi,
-            rows: 0..0,
-        });
+        blocks.push((block, lo, hi));
     }
-    visit_best_blocks(&q.order_by[0], col, blocks, need, Some(ctx), |c, out| {
-        selection.rows_in_block(c.block, out);
-    })
-    .map(Some)
+    let descending = q.order_by[0].order == ScanOrder::Descending;
+    if descending {
+        blocks.sort_unstable_by_key(|x| std::cmp::Reverse(x.2));
+    } else {
+        blocks.sort_unstable_by_key(|x| x.1);
+    }
+    // The `need` best values so far, the worst of them on top (ascending: a max-heap).
+    let mut best: BinaryHeap<i128> = BinaryHeap::with_capacity(need + 1);
+    let mut kept: Vec<u32> = Vec::new();
+    let mut values = vec![0i64; BLOCK_ROWS];
+    for (block, lo, hi) in blocks {
+        if best.len() == need {
+            let worst = best.peek().copied().unwrap_or_default();
+            // Keys are negated when descending, so the heap always drops the worst.
+            if descending && i128::from(hi) < -worst || !descending && i128::from(lo) > worst {
+                break;
+            }
+        }
+        ctx.check()?;
+        col.read_i64(block, &mut values)?;
+        let from = kept.len();
+        selection.rows_in_block(block, &mut kept);
+        for r in &kept[from..] {
+            let v = i128::from(values[*r as usize % BLOCK_ROWS]);
+            best.push(if descending { -v } else { v });
+            if best.len() > need {
+                best.pop();
+            }
+        }
+    }
+    Ok(Some(kept))
 }
 
 /// The first `orderBy` column when it is a long (or `__time`) without nulls, whose block
@@ -241,63 +247,6 @@ fn long_order_column<'s>(
         }
     };
     (col.kind() == NumKind::Long && col.nulls().is_none_or(|n| n.is_empty())).then_some(col)
-}
-
-/// A block holding selected rows, with the range of the order column over it.
-struct Candidate {
-    block: usize,
-    lo: i64,
-    hi: i64,
-    /// Where its rows are in a list of rows, when they were listed before.
-    rows: std::ops::Range<usize>,
-}
-
-/// The rows of the blocks that can hold the first `need` values of the long column `col`:
-/// blocks are visited from the one with the best minimum (or maximum, descending), each one's
-/// rows taken by `rows_of`, and the visit stops at the first block whose range lies wholly
-/// behind the `need`-th best value seen. Ties with that value are kept, so the later columns
-/// still decide among them. Rows come back grouped by block.
-fn visit_best_blocks(
-    first: &ScanOrderBy,
-    col: &dyn NumericColumn,
-    mut blocks: Vec<Candidate>,
-    need: usize,
-    ctx: Option<&ExecContext<'_>>,
-    mut rows_of: impl FnMut(&Candidate, &mut Vec<u32>),
-) -> Result<Vec<u32>, QueryError> {
-    let descending = first.order == ScanOrder::Descending;
-    if descending {
-        blocks.sort_unstable_by_key(|c| std::cmp::Reverse(c.hi));
-    } else {
-        blocks.sort_unstable_by_key(|c| c.lo);
-    }
-    // The `need` best values so far, the worst of them on top (ascending: a max-heap).
-    let mut best: BinaryHeap<i128> = BinaryHeap::with_capacity(need + 1);
-    let mut kept: Vec<u32> = Vec::new();
-    let mut values = vec![0i64; BLOCK_ROWS];
-    for c in &blocks {
-        if best.len() == need {
-            let worst = best.peek().copied().unwrap_or_default();
-            // Keys are negated when descending, so the heap always drops the worst.
-            if descending && i128::from(c.hi) < -worst || !descending && i128::from(c.lo) > worst {
-                break;
-            }
-        }
-        if let Some(ctx) = ctx {
-            ctx.check()?;
-        }
-        col.read_i64(c.block, &mut values)?;
-        let from = kept.len();
-        rows_of(c, &mut kept);
-        for r in &kept[from..] {
-            let v = i128::from(values[*r as usize % BLOCK_ROWS]);
-            best.push(if descending { -v } else { v });
-            if best.len() > need {
-                best.pop();
-            }
-        }
-    }
-    Ok(kept)
 }
 
 /// The rows that can be among the first `need` when the first `orderBy` column is a string
