@@ -8,6 +8,7 @@
 //! later (null for older rows) leaves older rows' hashes valid.
 
 mod columns;
+mod id_table;
 mod merge;
 mod persist;
 mod spec;
@@ -69,6 +70,8 @@ pub struct IncrementalIndex {
     key_scratch: Vec<DimKey>,
     names_scratch: Vec<String>,
     str_scratch: Vec<String>,
+    /// Per dimension, the hash of the row's value where its lookup is prefetched.
+    hash_scratch: Vec<Option<u64>>,
 }
 
 impl IncrementalIndex {
@@ -95,6 +98,7 @@ impl IncrementalIndex {
             key_scratch: Vec::new(),
             names_scratch: Vec::new(),
             str_scratch: Vec::new(),
+            hash_scratch: Vec::new(),
         };
         // Columns reserve room for the expected rows; the rollup table does not: when rows
         // roll up well, a table sized for every input row would spread a few entries over a
@@ -300,10 +304,24 @@ impl IncrementalIndex {
             self.discover(row);
         }
         let time = self.bucketer.bucket_start(timestamp);
+        self.prefetch_lookups(row);
         self.id_scratch.clear();
         self.key_scratch.clear();
         let num_dims = self.dims.len();
         for d in 0..num_dims {
+            // The next prefetched dimension's slot has arrived meanwhile: fetch its value.
+            if let Some(next) = self
+                .hash_scratch
+                .get(d + 1..)
+                .and_then(|h| h.iter().position(Option::is_some))
+            {
+                let next = d + 1 + next;
+                if let (MemDim::String(dim), Some(hash)) =
+                    (&self.dims[next], self.hash_scratch[next])
+                {
+                    dim.prefetch_value(hash);
+                }
+            }
             let name = &self.schema.columns[d].name;
             let value = row.get(name);
             let key = match &mut self.dims[d] {
@@ -362,6 +380,30 @@ impl IncrementalIndex {
                 .insert_unique(hash, row_index as u32, |r| hashes[*r as usize]);
         }
         outcome
+    }
+
+    /// Starts the dictionary probes of the row's values in large dictionaries before any of
+    /// them runs (the table slots; the row loop then fetches each stored value one dimension
+    /// ahead), so that the cache misses of a row's high-cardinality values (ids of parties,
+    /// sessions, page views) overlap instead of queueing one after the other.
+    fn prefetch_lookups(&mut self, row: &dyn InputRow) {
+        self.hash_scratch.clear();
+        for (d, dim) in self.dims.iter().enumerate() {
+            let hash = match dim {
+                MemDim::String(dim) if dim.lookups_miss() => {
+                    match row.get(&self.schema.columns[d].name) {
+                        InputValue::Str(s) => {
+                            let hash = dim.hash(&s);
+                            dim.prefetch_slot(hash);
+                            Some(hash)
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            self.hash_scratch.push(hash);
+        }
     }
 
     fn key_hash(&self, time: i64) -> u64 {

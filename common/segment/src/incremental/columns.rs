@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use std::ops::{Bound, Range};
 use std::sync::{Mutex, OnceLock};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use roaring::RoaringBitmap;
 
 use eddy_types::spec::ingest::MultiValueHandling;
@@ -19,19 +19,22 @@ use crate::error::Result;
 use crate::hll::Hll;
 use crate::reader::{LongIndex, NumericColumn, SketchColumn, StringColumn};
 
+use super::id_table::IdTable;
+
 fn block_bounds(block: usize, rows: usize) -> (usize, usize) {
     let start = (block * BLOCK_ROWS).min(rows);
     (start, (start + BLOCK_ROWS).min(rows))
 }
 
 /// A string dimension being built. Dictionary values live end to end in one arena (no
-/// allocation per value); the lookup table holds ids, hashed by their value.
+/// allocation per value); the lookup table holds ids, hashed by their value (see
+/// [`IdTable`] for why it is not a general hash table).
 pub(crate) struct MemStringDim {
     pub handling: MultiValueHandling,
     arena: String,
     /// End of each id's value in the arena (id 0, null, is empty).
     ends: Vec<u32>,
-    lookup: HashTable<Entry>,
+    lookup: IdTable,
     hashes: Vec<u64>,
     hasher: DefaultHashBuilder,
     /// One id per row while every row had at most one value.
@@ -43,14 +46,6 @@ pub(crate) struct MemStringDim {
     /// Rows the index expects (see [`MemStringDim::reserve`]).
     row_capacity: usize,
     pub dict_bytes: usize,
-}
-
-/// A lookup table slot: the id and where its value is, so a probe reads the arena only.
-#[derive(Clone, Copy)]
-struct Entry {
-    id: u32,
-    start: u32,
-    len: u32,
 }
 
 /// One bitmap per dictionary id, built when read. `ready` holds them for the current rows;
@@ -67,7 +62,7 @@ impl MemStringDim {
             handling,
             arena: String::new(),
             ends: vec![0],
-            lookup: HashTable::new(),
+            lookup: IdTable::default(),
             hashes: vec![0],
             hasher: DefaultHashBuilder::default(),
             ids: Vec::new(),
@@ -91,7 +86,8 @@ impl MemStringDim {
     /// of which nine in ten brought a new value, make room for a value per expected row at
     /// once. (Sizing a table for values that never come would spread a small dictionary over
     /// a large one and cost a cache miss per lookup, hence the strict test.)
-    fn grow_for_unique_values(&mut self) {
+    /// Returns whether the lookup table was rebuilt.
+    fn grow_for_unique_values(&mut self) -> bool {
         let rows = self.num_rows();
         let values = self.ends.len();
         if self.lookup.len() < self.lookup.capacity()
@@ -99,14 +95,18 @@ impl MemStringDim {
             || values * 10 < rows * 9
             || self.row_capacity <= rows
         {
-            return;
+            return false;
         }
         let more = self.row_capacity - rows;
         let hashes = &self.hashes;
-        self.lookup.reserve(more, |e| hashes[e.id as usize]);
+        let rebuilt = self.lookup.reserve(more, |id| hashes[id as usize]);
         self.ends.reserve(more);
         self.hashes.reserve(more);
-        self.arena.reserve(more * (self.arena.len() / values + 1));
+        // Values tend to grow longer (counters gain digits): leave a quarter more room, so
+        // the arena is not copied to a new allocation when nearly full.
+        let average = self.arena.len() / values + 1;
+        self.arena.reserve(more * (average + average / 4));
+        rebuilt
     }
 
     fn text(&self, id: u32) -> &str {
@@ -115,35 +115,53 @@ impl MemStringDim {
     }
 
     fn find(&self, v: &str, hash: u64) -> Option<u32> {
-        let arena = self.arena.as_bytes();
-        let v = v.as_bytes();
         self.lookup
-            .find(hash, |e| {
-                e.len as usize == v.len() && &arena[e.start as usize..][..v.len()] == v
-            })
-            .map(|e| e.id)
+            .find(hash, v.as_bytes(), self.arena.as_bytes())
+            .ok()
+    }
+
+    pub fn hash(&self, v: &str) -> u64 {
+        self.hasher.hash_one(v)
+    }
+
+    /// Whether a lookup is likely to miss the caches, so worth prefetching.
+    pub fn lookups_miss(&self) -> bool {
+        self.lookup.is_large()
+    }
+
+    /// Starts fetching what interning a value with `hash` will probe first (see
+    /// [`IncrementalIndex`](crate::IncrementalIndex)'s row loop).
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.lookup.prefetch_slot(hash);
+    }
+
+    /// Starts fetching the stored value a lookup of `hash` will compare with.
+    pub fn prefetch_value(&self, hash: u64) {
+        self.lookup.prefetch_value(hash, self.arena.as_bytes());
     }
 
     pub fn intern(&mut self, v: &str) -> u32 {
         let hash = self.hasher.hash_one(v);
-        if let Some(id) = self.find(v, hash) {
-            return id;
-        }
-        self.grow_for_unique_values();
-        let id = self.ends.len() as u32;
-        let entry = Entry {
-            id,
-            start: self.arena.len() as u32,
-            len: v.len() as u32,
+        let mut slot = match self.lookup.find(hash, v.as_bytes(), self.arena.as_bytes()) {
+            Ok(id) => return id,
+            Err(slot) => slot,
         };
+        let grown = self.grow_for_unique_values();
+        let hashes = &self.hashes;
+        if self.lookup.reserve(1, |id| hashes[id as usize]) || grown {
+            slot = self
+                .lookup
+                .find(hash, v.as_bytes(), self.arena.as_bytes())
+                .expect_err("a value not in the table before it grew");
+        }
+        let id = self.ends.len() as u32;
+        let start = self.arena.len() as u32;
         self.arena.push_str(v);
         self.ends.push(self.arena.len() as u32);
         self.hashes.push(hash);
-        // Value bytes, its end and hash, and a table slot.
-        self.dict_bytes += v.len() + 4 + 8 + 16;
-        let hashes = &self.hashes;
-        self.lookup
-            .insert_unique(hash, entry, |e| hashes[e.id as usize]);
+        // Value bytes, its end and hash, and a table slot (16 bytes, at most 3/4 full).
+        self.dict_bytes += v.len() + 4 + 8 + 21;
+        self.lookup.insert_at(slot, hash, id, start, v.len() as u32);
         id
     }
 

@@ -277,3 +277,75 @@ fn merging_parts_equals_indexing_everything_once() {
         }
     }
 }
+
+/// Dictionaries large enough to be prefetched, one of them nearly unique per row (sized for
+/// the expected rows at once): every row keeps its values, lookups find each value, and the
+/// persisted segment reads the same rows back.
+#[test]
+fn large_and_nearly_unique_dictionaries_keep_every_value() {
+    use crate::reader::ColumnRef;
+    let ds = schema(json!({
+        "dataSource": "t",
+        "dimensionsSpec": {"dimensions": ["party", "view", "kind"]},
+        "metricsSpec": [{"type": "count", "name": "count"}],
+        "granularitySpec": {"rollup": false}
+    }));
+    let rows = 150_000;
+    let spec = IndexSpec::from_data_schema(&ds).with_row_capacity(rows);
+    let mut index = IncrementalIndex::new(seg_id(), spec);
+    let value = |i: usize| {
+        (
+            format!("0:party{}", (i * 7919) % 9_000),
+            format!("0:view:{i}"),
+            ["a", "b", "c"][i % 3],
+        )
+    };
+    for i in 0..rows {
+        let (party, view, kind) = value(i);
+        // Every 1000th row has no view (null) and a number where a string is expected.
+        let r = if i % 1000 == 999 {
+            json!({"party": party, "kind": 5})
+        } else {
+            json!({"party": party, "view": view, "kind": kind})
+        };
+        index.add(T0 + i as i64, &row(r));
+    }
+    assert_eq!(index.num_rows(), rows);
+    let Some(ColumnRef::String(views)) = index.column("view") else {
+        panic!("no view column");
+    };
+    let Some(ColumnRef::String(parties)) = index.column("party") else {
+        panic!("no party column");
+    };
+    assert_eq!(parties.cardinality(), 9_000 + 1);
+    assert_eq!(views.cardinality() as usize, rows - rows / 1000 + 1);
+    for i in (0..rows).step_by(997) {
+        let (party, view, _) = value(i);
+        let id = parties.lookup(Some(&party)).unwrap().expect("party found");
+        assert!(parties.bitmap(id).unwrap().contains(i as u32), "row {i}");
+        if i % 1000 != 999 {
+            let id = views.lookup(Some(&view)).unwrap().expect("view found");
+            assert_eq!(
+                views.bitmap(id).unwrap().iter().collect::<Vec<_>>(),
+                [i as u32]
+            );
+        }
+    }
+    assert_eq!(views.lookup(Some("0:view:none")).unwrap(), None);
+    let dumped = crate::dump::rows(&reopen(&index)).unwrap();
+    assert_eq!(dumped.len(), rows);
+    for (i, r) in dumped.iter().enumerate().step_by(1009) {
+        let (party, view, kind) = value(i);
+        assert_eq!(r["party"], json!(party), "row {i}");
+        if i % 1000 == 999 {
+            assert_eq!(r["view"], Value::Null, "row {i}");
+            assert_eq!(r["kind"], json!("5"), "row {i}");
+        } else {
+            assert_eq!(
+                (&r["view"], &r["kind"]),
+                (&json!(view), &json!(kind)),
+                "row {i}"
+            );
+        }
+    }
+}
