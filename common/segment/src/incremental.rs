@@ -11,6 +11,7 @@ mod columns;
 mod id_table;
 mod merge;
 mod persist;
+mod prefetch;
 mod spec;
 mod values;
 mod view;
@@ -309,25 +310,21 @@ impl IncrementalIndex {
         self.key_scratch.clear();
         let num_dims = self.dims.len();
         for d in 0..num_dims {
-            // The next prefetched dimension's slot has arrived meanwhile: fetch its value.
-            if let Some(next) = self
-                .hash_scratch
-                .get(d + 1..)
-                .and_then(|h| h.iter().position(Option::is_some))
-            {
-                let next = d + 1 + next;
-                if let (MemDim::String(dim), Some(hash)) =
-                    (&self.dims[next], self.hash_scratch[next])
-                {
-                    dim.prefetch_value(hash);
-                }
-            }
+            self.prefetch_next_value(d);
             let name = &self.schema.columns[d].name;
             let value = row.get(name);
             let key = match &mut self.dims[d] {
                 MemDim::String(dim) => {
                     let start = self.id_scratch.len();
-                    intern_values(dim, &value, &mut self.id_scratch, &mut self.str_scratch);
+                    match (&value, self.hash_scratch[d]) {
+                        // Hashed already when its lookup was prefetched.
+                        (InputValue::Str(s), Some(hash)) => {
+                            self.id_scratch.push(dim.intern_hashed(s, hash));
+                        }
+                        _ => {
+                            intern_values(dim, &value, &mut self.id_scratch, &mut self.str_scratch)
+                        }
+                    }
                     DimKey::Ids(start, self.id_scratch.len())
                 }
                 MemDim::Numeric(n) if n.kind == NumKind::Long => match value.as_long() {
@@ -380,30 +377,6 @@ impl IncrementalIndex {
                 .insert_unique(hash, row_index as u32, |r| hashes[*r as usize]);
         }
         outcome
-    }
-
-    /// Starts the dictionary probes of the row's values in large dictionaries before any of
-    /// them runs (the table slots; the row loop then fetches each stored value one dimension
-    /// ahead), so that the cache misses of a row's high-cardinality values (ids of parties,
-    /// sessions, page views) overlap instead of queueing one after the other.
-    fn prefetch_lookups(&mut self, row: &dyn InputRow) {
-        self.hash_scratch.clear();
-        for (d, dim) in self.dims.iter().enumerate() {
-            let hash = match dim {
-                MemDim::String(dim) if dim.lookups_miss() => {
-                    match row.get(&self.schema.columns[d].name) {
-                        InputValue::Str(s) => {
-                            let hash = dim.hash(&s);
-                            dim.prefetch_slot(hash);
-                            Some(hash)
-                        }
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            self.hash_scratch.push(hash);
-        }
     }
 
     fn key_hash(&self, time: i64) -> u64 {

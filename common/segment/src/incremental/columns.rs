@@ -141,7 +141,11 @@ impl MemStringDim {
     }
 
     pub fn intern(&mut self, v: &str) -> u32 {
-        let hash = self.hasher.hash_one(v);
+        self.intern_hashed(v, self.hasher.hash_one(v))
+    }
+
+    /// [`MemStringDim::intern`] for a value whose [`MemStringDim::hash`] is known.
+    pub fn intern_hashed(&mut self, v: &str, hash: u64) -> u32 {
         let mut slot = match self.lookup.find(hash, v.as_bytes(), self.arena.as_bytes()) {
             Ok(id) => return id,
             Err(slot) => slot,

@@ -1,0 +1,51 @@
+//! Prefetching a row's dictionary lookups (see [`IdTable`](super::id_table)): the index hashes
+//! the row's values in large dictionaries before interning any of them and asks the CPU for
+//! their table slots, then, while interning one dimension, for the next one's stored value.
+
+use std::borrow::Cow;
+
+use super::{IncrementalIndex, MemDim};
+use crate::input::{InputRow, InputValue};
+
+impl IncrementalIndex {
+    /// Starts the dictionary probes of the row's values in large dictionaries before any of
+    /// them runs (the table slots; the row loop then fetches each stored value one dimension
+    /// ahead), so that the cache misses of a row's high-cardinality values (ids of parties,
+    /// sessions, page views) overlap instead of queueing one after the other.
+    pub(super) fn prefetch_lookups(&mut self, row: &dyn InputRow) {
+        self.hash_scratch.clear();
+        for (d, dim) in self.dims.iter().enumerate() {
+            let hash = match dim {
+                MemDim::String(dim) if dim.lookups_miss() => {
+                    // Only values the row holds (not computed ones), so that the row loop,
+                    // which reuses the hash, reads the very same text.
+                    match row.get(&self.schema.columns[d].name) {
+                        InputValue::Str(Cow::Borrowed(s)) => {
+                            let hash = dim.hash(s);
+                            dim.prefetch_slot(hash);
+                            Some(hash)
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            self.hash_scratch.push(hash);
+        }
+    }
+
+    /// While dimension `d` is interned: the next prefetched dimension's slot has had time to
+    /// arrive, so fetch the stored value it points at.
+    pub(super) fn prefetch_next_value(&self, d: usize) {
+        if let Some(next) = self
+            .hash_scratch
+            .get(d + 1..)
+            .and_then(|h| h.iter().position(Option::is_some))
+        {
+            let next = d + 1 + next;
+            if let (MemDim::String(dim), Some(hash)) = (&self.dims[next], self.hash_scratch[next]) {
+                dim.prefetch_value(hash);
+            }
+        }
+    }
+}
