@@ -141,7 +141,7 @@ impl MemStringDim {
     }
 
     pub fn intern(&mut self, v: &str) -> u32 {
-        self.intern_hashed(v, self.hasher.hash_one(v))
+        self.intern_hashed(v, self.hash(v))
     }
 
     /// [`MemStringDim::intern`] for a value whose [`MemStringDim::hash`] is known.
@@ -284,7 +284,7 @@ impl StringColumn for MemStringDim {
     fn lookup(&self, value: Option<&str>) -> Result<Option<u32>> {
         Ok(match value {
             None => Some(0),
-            Some(v) => self.find(v, self.hasher.hash_one(v)),
+            Some(v) => self.find(v, self.hash(v)),
         })
     }
 

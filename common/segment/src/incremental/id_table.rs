@@ -51,7 +51,7 @@ impl IdTable {
         }
         let mask = self.slots.len() - 1;
         let tag = tag(hash);
-        let mut i = hash as usize & mask;
+        let mut i = self.home(hash);
         loop {
             let s = self.slots[i];
             if s.id == 0 {
