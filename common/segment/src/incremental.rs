@@ -35,7 +35,7 @@ use columns::{MemNumeric, MemSketches, MemStringDim};
 pub use persist::persist;
 pub use spec::IndexSpec;
 
-use values::{add_to_sketch, apply_metric, first_value, intern_values};
+use values::{add_to_sketch, apply_metric, first_value, intern_values, recycle};
 
 /// One dimension value of the row being added.
 #[derive(Clone, Copy)]
@@ -73,6 +73,8 @@ pub struct IncrementalIndex {
     str_scratch: Vec<String>,
     /// Per dimension, the hash of the row's value where its lookup is prefetched.
     hash_scratch: Vec<Option<u64>>,
+    /// The row's dimension values while it is added (empty between rows, kept for its buffer).
+    value_scratch: Vec<InputValue<'static>>,
 }
 
 impl IncrementalIndex {
@@ -100,6 +102,7 @@ impl IncrementalIndex {
             names_scratch: Vec::new(),
             str_scratch: Vec::new(),
             hash_scratch: Vec::new(),
+            value_scratch: Vec::new(),
         };
         // Columns reserve room for the expected rows; the rollup table does not: when rows
         // roll up well, a table sized for every input row would spread a few entries over a
@@ -305,25 +308,29 @@ impl IncrementalIndex {
             self.discover(row);
         }
         let time = self.bucketer.bucket_start(timestamp);
-        self.prefetch_lookups(row);
+        let num_dims = self.dims.len();
+        // Each dimension's value is read from the row once (field lookups by name are not free).
+        let mut values = recycle(std::mem::take(&mut self.value_scratch));
+        values.extend(
+            self.schema.columns[..num_dims]
+                .iter()
+                .map(|c| row.get(&c.name)),
+        );
+        self.prefetch_lookups(&values);
         self.id_scratch.clear();
         self.key_scratch.clear();
-        let num_dims = self.dims.len();
-        for d in 0..num_dims {
+        for (d, value) in values.iter().enumerate() {
             self.prefetch_next_value(d);
             let name = &self.schema.columns[d].name;
-            let value = row.get(name);
             let key = match &mut self.dims[d] {
                 MemDim::String(dim) => {
                     let start = self.id_scratch.len();
-                    match (&value, self.hash_scratch[d]) {
+                    match (value, self.hash_scratch[d]) {
                         // Hashed already when its lookup was prefetched.
                         (InputValue::Str(s), Some(hash)) => {
                             self.id_scratch.push(dim.intern_hashed(s, hash));
                         }
-                        _ => {
-                            intern_values(dim, &value, &mut self.id_scratch, &mut self.str_scratch)
-                        }
+                        _ => intern_values(dim, value, &mut self.id_scratch, &mut self.str_scratch),
                     }
                     DimKey::Ids(start, self.id_scratch.len())
                 }
@@ -344,6 +351,7 @@ impl IncrementalIndex {
             };
             self.key_scratch.push(key);
         }
+        self.value_scratch = recycle(values);
         let existing = if self.spec.rollup {
             self.find_row(time)
         } else {

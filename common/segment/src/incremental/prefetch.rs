@@ -2,25 +2,22 @@
 //! the row's values in large dictionaries before interning any of them and asks the CPU for
 //! their table slots, then, while interning one dimension, for the next one's stored value.
 
-use std::borrow::Cow;
-
 use super::{IncrementalIndex, MemDim};
-use crate::input::{InputRow, InputValue};
+use crate::input::InputValue;
 
 impl IncrementalIndex {
     /// Starts the dictionary probes of the row's values in large dictionaries before any of
     /// them runs (the table slots; the row loop then fetches each stored value one dimension
     /// ahead), so that the cache misses of a row's high-cardinality values (ids of parties,
     /// sessions, page views) overlap instead of queueing one after the other.
-    pub(super) fn prefetch_lookups(&mut self, row: &dyn InputRow) {
+    pub(super) fn prefetch_lookups(&mut self, values: &[InputValue<'_>]) {
         self.hash_scratch.clear();
-        for (d, dim) in self.dims.iter().enumerate() {
+        for (dim, value) in self.dims.iter().zip(values) {
             let hash = match dim {
                 MemDim::String(dim) if dim.lookups_miss() => {
-                    // Only values the row holds (not computed ones), so that the row loop,
-                    // which reuses the hash, reads the very same text.
-                    match row.get(&self.schema.columns[d].name) {
-                        InputValue::Str(Cow::Borrowed(s)) => {
+                    // Only single values (a list is interned value by value).
+                    match value {
+                        InputValue::Str(s) => {
                             let hash = dim.hash(s);
                             dim.prefetch_slot(hash);
                             Some(hash)
