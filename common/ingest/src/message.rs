@@ -17,6 +17,7 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value as Avro;
 use serde_json::{Map, Value};
 
+use eddy_segment::recycle;
 use eddy_types::spec::ingest::{AvroBytesDecoder, InputFormat};
 
 use crate::error::IngestError;
@@ -264,12 +265,6 @@ pub struct BatchDecoder<'d> {
     readers: HashMap<u32, GenericDatumReader<'d>>,
     /// Decoded values of the current datum (kept empty between messages, for its buffer).
     slots: Vec<Slot<'static>>,
-}
-
-/// An empty vector of slots reusing `v`'s buffer, for values of another lifetime.
-fn recycle<'y>(mut v: Vec<Slot<'_>>) -> Vec<Slot<'y>> {
-    v.clear();
-    v.into_iter().map(|_| Slot::Null).collect()
 }
 
 /// Reader key of the inline schema.

@@ -28,6 +28,7 @@ use crate::codec::numeric::NumKind;
 use crate::hll::Hll;
 use crate::input::{InputRow, InputValue};
 use crate::schema::{ColumnRole, ColumnSchema, ColumnType, SegmentSchema};
+use crate::scratch::recycle;
 
 pub(crate) use columns::{MemDim, MemMetric, MetricOp};
 use columns::{MemNumeric, MemSketches, MemStringDim};
@@ -35,7 +36,7 @@ use columns::{MemNumeric, MemSketches, MemStringDim};
 pub use persist::persist;
 pub use spec::IndexSpec;
 
-use values::{add_to_sketch, apply_metric, first_value, intern_values, recycle};
+use values::{add_to_sketch, apply_metric, first_value, intern_values};
 
 /// One dimension value of the row being added.
 #[derive(Clone, Copy)]

@@ -28,6 +28,7 @@ pub use file::SegmentFile;
 pub use incremental::{IncrementalIndex, IndexSpec};
 pub use reader::{ColumnRef, LongIndex, NumericColumn, SegmentReader, SketchColumn, StringColumn};
 pub use schema::{ColumnRole, ColumnSchema, ColumnStats, ColumnType, SegmentSchema};
+pub use scratch::recycle;
 
 /// Rows per block in every column of every segment.
 pub const BLOCK_ROWS: usize = 4096;

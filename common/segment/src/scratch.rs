@@ -26,3 +26,28 @@ pub fn with_ids<R>(f: impl FnOnce(&mut [u32]) -> R) -> R {
         Err(_) => f(&mut vec![0; BLOCK_ROWS]),
     })
 }
+
+/// An empty vector reusing `v`'s buffer for elements of another type (in practice the same
+/// type with another lifetime, such as the values of the next row: the standard library then
+/// collects in place, so no allocation is made).
+pub fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recycle;
+
+    #[test]
+    fn recycling_empties_the_vector_and_keeps_its_buffer() {
+        let text = String::from("a row's value");
+        let mut v: Vec<&str> = Vec::with_capacity(16);
+        v.extend(text.split(' '));
+        let ptr = v.as_ptr() as usize;
+        let next: Vec<&'static str> = recycle(v);
+        assert!(next.is_empty());
+        assert_eq!(next.capacity(), 16);
+        assert_eq!(next.as_ptr() as usize, ptr);
+    }
+}

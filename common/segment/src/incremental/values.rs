@@ -6,12 +6,6 @@ use crate::codec::numeric::NumKind;
 use crate::hll::{Hll, hash_str};
 use crate::input::InputValue;
 
-/// An empty vector reusing `v`'s buffer, for the values of another row.
-pub(super) fn recycle<'y>(mut v: Vec<InputValue<'_>>) -> Vec<InputValue<'y>> {
-    v.clear();
-    v.into_iter().map(|_| InputValue::Null).collect()
-}
-
 /// Interns a string dimension's value(s) into ids (null → [0]), applying multi-value handling.
 pub(super) fn intern_values(
     dim: &mut MemStringDim,
