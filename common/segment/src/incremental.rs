@@ -32,6 +32,7 @@ use crate::scratch::recycle;
 
 pub(crate) use columns::{MemDim, MemMetric, MetricOp};
 use columns::{MemNumeric, MemSketches, MemStringDim};
+use merge::Combined;
 
 pub use persist::persist;
 pub use spec::IndexSpec;
@@ -296,6 +297,43 @@ impl IncrementalIndex {
         self.add_row(timestamp, row, None)
     }
 
+    /// Adds rows of one batch (each with its event time in ms), as [`IncrementalIndex::add`]
+    /// would one by one, but reads all their values first and starts all their dictionary
+    /// probes, so that the cache misses of one row's high-cardinality values are waited for
+    /// while the rows before it are added instead of each in turn. Batches of about 16 rows
+    /// leave time enough for the probes to arrive without evicting each other.
+    pub fn add_batch(&mut self, rows: &[(i64, &dyn InputRow)]) -> Vec<AddOutcome> {
+        if self.spec.discover || rows.len() < 2 {
+            // A discovered dimension changes the columns read from the rows after it.
+            return rows.iter().map(|(t, row)| self.add(*t, *row)).collect();
+        }
+        let num_dims = self.dims.len();
+        let mut values = recycle(std::mem::take(&mut self.value_scratch));
+        for (_, row) in rows {
+            values.extend(
+                self.schema.columns[..num_dims]
+                    .iter()
+                    .map(|c| row.get(&c.name)),
+            );
+        }
+        self.prefetch_lookups(&values);
+        (0..num_dims).for_each(|d| self.prefetch_value_at(d));
+        let outcomes: Vec<AddOutcome> = rows
+            .iter()
+            .zip(
+                values
+                    .chunks(num_dims.max(1))
+                    .chain(std::iter::repeat(&[][..])),
+            )
+            .enumerate()
+            .map(|(r, ((time, row), row_values))| {
+                self.add_values(*time, *row, row_values, r * num_dims, true, None)
+            })
+            .collect();
+        self.value_scratch = recycle(values);
+        outcomes
+    }
+
     /// Adds a row; `combined` holds already aggregated metric values (one per metric, from
     /// an earlier persist of this spec) to fold in instead of aggregating `row`'s fields.
     fn add_row(
@@ -304,11 +342,9 @@ impl IncrementalIndex {
         row: &dyn InputRow,
         combined: Option<&[Combined<'_>]>,
     ) -> AddOutcome {
-        let mut outcome = AddOutcome::default();
         if self.spec.discover {
             self.discover(row);
         }
-        let time = self.bucketer.bucket_start(timestamp);
         let num_dims = self.dims.len();
         // Each dimension's value is read from the row once (field lookups by name are not free).
         let mut values = recycle(std::mem::take(&mut self.value_scratch));
@@ -318,15 +354,39 @@ impl IncrementalIndex {
                 .map(|c| row.get(&c.name)),
         );
         self.prefetch_lookups(&values);
+        let outcome = self.add_values(timestamp, row, &values, 0, false, combined);
+        self.value_scratch = recycle(values);
+        outcome
+    }
+
+    /// Adds a row whose dimension values (in dimension order) are `values`, their prefetch
+    /// hashes at `first_hash` in the hash scratch. In a batch the next row's stored values are
+    /// fetched while this one is added; alone, the next dimension's.
+    fn add_values(
+        &mut self,
+        timestamp: i64,
+        row: &dyn InputRow,
+        values: &[InputValue<'_>],
+        first_hash: usize,
+        in_batch: bool,
+        combined: Option<&[Combined<'_>]>,
+    ) -> AddOutcome {
+        let mut outcome = AddOutcome::default();
+        let time = self.bucketer.bucket_start(timestamp);
+        let num_dims = self.dims.len();
         self.id_scratch.clear();
         self.key_scratch.clear();
         for (d, value) in values.iter().enumerate() {
-            self.prefetch_next_value(d);
+            if in_batch {
+                self.prefetch_value_at(first_hash + num_dims + d);
+            } else {
+                self.prefetch_next_value(d);
+            }
             let name = &self.schema.columns[d].name;
             let key = match &mut self.dims[d] {
                 MemDim::String(dim) => {
                     let start = self.id_scratch.len();
-                    match (value, self.hash_scratch[d]) {
+                    match (value, self.hash_scratch[first_hash + d]) {
                         // Hashed already when its lookup was prefetched.
                         (InputValue::Str(s), Some(hash)) => {
                             self.id_scratch.push(dim.intern_hashed(s, hash));
@@ -352,7 +412,6 @@ impl IncrementalIndex {
             };
             self.key_scratch.push(key);
         }
-        self.value_scratch = recycle(values);
         let existing = if self.spec.rollup {
             self.find_row(time)
         } else {
@@ -516,52 +575,6 @@ impl IncrementalIndex {
                     self.bytes += col.sketches[row].heap_bytes().saturating_sub(before)
                         + if new_row { 32 } else { 0 };
                 }
-            }
-        }
-    }
-}
-
-/// An aggregated metric value read back from a persisted index.
-pub(crate) enum Combined<'a> {
-    Value(InputValue<'a>),
-    Sketch(&'a Hll),
-}
-
-impl IncrementalIndex {
-    /// Folds aggregated values into a row's metrics: counts and sums add, minima and maxima
-    /// keep theirs, sketches union.
-    fn combine_metrics(&mut self, row: usize, values: &[Combined<'_>], new_row: bool) {
-        for (metric, value) in self.metrics.iter_mut().zip(values) {
-            match (metric, value) {
-                (MemMetric::Numeric { op, col, .. }, Combined::Value(v)) => {
-                    let op = match op {
-                        MetricOp::Count => MetricOp::Sum,
-                        other => *other,
-                    };
-                    // Values read back from a column of the same type always fit.
-                    let _ = if new_row {
-                        self.bytes += 8;
-                        first_value(col, v)
-                    } else {
-                        apply_metric(op, col, row, v)
-                    };
-                }
-                (MemMetric::Sketch { col, .. }, Combined::Sketch(h)) => {
-                    if new_row {
-                        col.sketches.push(Hll::new());
-                        self.bytes += 32;
-                    }
-                    let before = col.sketches[row].heap_bytes();
-                    col.sketches[row].merge(h);
-                    self.bytes += col.sketches[row].heap_bytes().saturating_sub(before);
-                }
-                (MemMetric::Numeric { col, .. }, Combined::Sketch(_)) if new_row => {
-                    col.push_long(None);
-                }
-                (MemMetric::Sketch { col, .. }, Combined::Value(_)) if new_row => {
-                    col.sketches.push(Hll::new());
-                }
-                _ => {}
             }
         }
     }

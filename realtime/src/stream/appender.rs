@@ -122,7 +122,68 @@ impl Appender {
         self.total_rows == 0
     }
 
-    pub fn add(&mut self, time: i64, row: &dyn InputRow, now: i64) -> Result<Added, String> {
+    /// Adds rows in their order, each to the in-memory index of its time chunk (allocating the
+    /// chunk's segment on first use); consecutive rows of one chunk go to the index together
+    /// ([`IncrementalIndex::add_batch`]). Returns what became of each row.
+    pub fn add_batch(
+        &mut self,
+        rows: &[(i64, &dyn InputRow)],
+        now: i64,
+    ) -> Result<Vec<Added>, String> {
+        let mut added = Vec::with_capacity(rows.len());
+        let mut rest = rows;
+        while let Some(&(time, _)) = rest.first() {
+            let chunk = match self.live_chunk(time, now)? {
+                Ok(chunk) => chunk,
+                Err(reason) => {
+                    added.push(Added::Rejected(reason));
+                    rest = &rest[1..];
+                    continue;
+                }
+            };
+            let Some(sink) = self.chunks.get_mut(&chunk) else {
+                return Err("a time chunk vanished while adding a row".into());
+            };
+            let Some(live) = &sink.live else {
+                return Err("a time chunk has no in-memory index".into());
+            };
+            let (outcomes, rows, bytes_before, bytes_after) = {
+                let mut index = write(&live.index);
+                let rows_before = index.num_rows();
+                // Never past the segment's row limit: each row adds at most one.
+                let room = (self.max_rows_per_segment as usize)
+                    .saturating_sub(rows_before)
+                    .max(1);
+                let run = rest
+                    .iter()
+                    .take(room)
+                    .take_while(|(t, _)| sink.interval.contains(*t))
+                    .count();
+                let bytes_before = index.bytes_in_memory();
+                let outcomes = index.add_batch(&rest[..run]);
+                rest = &rest[run..];
+                let rows = index.num_rows();
+                self.rows_in_memory += rows - rows_before;
+                self.total_rows += (rows - rows_before) as u64;
+                (outcomes, rows, bytes_before, index.bytes_in_memory())
+            };
+            self.bytes_in_memory =
+                self.bytes_in_memory + bytes_after - bytes_before.min(bytes_after);
+            added.extend(
+                outcomes
+                    .into_iter()
+                    .map(|o| Added::Indexed { errors: o.errors }),
+            );
+            if rows as u64 >= self.max_rows_per_segment {
+                self.persist_chunk(chunk)?;
+            }
+        }
+        Ok(added)
+    }
+
+    /// The start of the time chunk `time` belongs to, with an in-memory index ready, or why
+    /// no segment could be allocated for it.
+    fn live_chunk(&mut self, time: i64, now: i64) -> Result<Result<i64, String>, String> {
         let chunk = match self
             .chunks
             .range(..=time)
@@ -136,7 +197,7 @@ impl Appender {
                     .allocate(&self.ds, time, &self.granularity, now)
                 {
                     Ok(id) => id,
-                    Err(reason) => return Ok(Added::Rejected(reason)),
+                    Err(reason) => return Ok(Err(reason)),
                 };
                 let start = id.interval.start;
                 let index = self.start_index(id.clone());
@@ -160,29 +221,7 @@ impl Appender {
                 c.live = Some(Live { id, index });
             }
         }
-        let Some(sink) = self.chunks.get_mut(&chunk) else {
-            return Err("a time chunk vanished while adding a row".into());
-        };
-        let Some(live) = &sink.live else {
-            return Err("a time chunk has no in-memory index".into());
-        };
-        let (outcome, rows, bytes_before, bytes_after) = {
-            let mut index = write(&live.index);
-            let rows_before = index.num_rows();
-            let bytes_before = index.bytes_in_memory();
-            let outcome = index.add(time, row);
-            let rows = index.num_rows();
-            self.rows_in_memory += rows - rows_before;
-            self.total_rows += (rows - rows_before) as u64;
-            (outcome, rows, bytes_before, index.bytes_in_memory())
-        };
-        self.bytes_in_memory = self.bytes_in_memory + bytes_after - bytes_before.min(bytes_after);
-        if rows as u64 >= self.max_rows_per_segment {
-            self.persist_chunk(chunk)?;
-        }
-        Ok(Added::Indexed {
-            errors: outcome.errors,
-        })
+        Ok(Ok(chunk))
     }
 
     fn start_index(&self, id: SegmentId) -> Arc<RwLock<IncrementalIndex>> {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use eddy_ingest::format::{self, Record};
-use eddy_ingest::message::{Message, MessageDecoder};
+use eddy_ingest::message::{GROUP, Message, MessageDecoder};
 use eddy_ingest::source::Entity;
 use eddy_ingest::{Processed, RowPipeline};
 use eddy_segment::IndexSpec;
@@ -83,32 +83,47 @@ impl Indexer<'_> {
         }
     }
 
-    fn row(&mut self, row: &dyn InputRow) -> Result<(), String> {
-        match self.pipeline.process(row) {
-            Processed::ThrownAway => self.thrown_away(None, None),
-            Processed::Unparseable(reason) => self.unparseable(&row_text(row), &reason),
-            Processed::Keep { time, row } => {
-                if time < self.window.0 || time >= self.window.1 {
-                    self.thrown_away(None, None);
-                    return Ok(());
+    /// Runs decoded records through the pipeline and adds the rows kept, together, to the
+    /// appender; counts and records what was thrown away or could not be read.
+    fn records(&mut self, records: &[Record<'_>]) -> Result<(), String> {
+        let mut kept = Vec::with_capacity(records.len());
+        for rec in records {
+            let row = match rec {
+                Record::Bad { raw, reason } => {
+                    self.unparseable(raw, reason);
+                    continue;
                 }
-                match self.appender.add(time, &row, self.now)? {
-                    Added::Indexed { errors } => {
-                        self.processed += 1;
-                        if !errors.is_empty() {
-                            lock(&self.state.stats).processed_with_error += 1;
-                            lock(&self.state.errors).record(
-                                "processedWithError",
-                                &row_text(&row),
-                                &errors.join("; "),
-                                self.ctx.clock.now_ms(),
-                            );
-                        }
-                    }
-                    Added::Rejected(reason) => {
-                        self.thrown_away(Some(&row_text(&row)), Some(&reason))
+                Record::Row(row) => *row,
+            };
+            match self.pipeline.process(row) {
+                Processed::ThrownAway => self.thrown_away(None, None),
+                Processed::Unparseable(reason) => self.unparseable(&row_text(row), &reason),
+                Processed::Keep { time, .. } if time < self.window.0 || time >= self.window.1 => {
+                    self.thrown_away(None, None)
+                }
+                Processed::Keep { time, row } => kept.push((time, row)),
+            }
+        }
+        let rows: Vec<(i64, &dyn InputRow)> = kept
+            .iter()
+            .map(|(time, row)| (*time, row as &dyn InputRow))
+            .collect();
+        let added = self.appender.add_batch(&rows, self.now)?;
+        for (&(_, row), added) in rows.iter().zip(added) {
+            match added {
+                Added::Indexed { errors } => {
+                    self.processed += 1;
+                    if !errors.is_empty() {
+                        lock(&self.state.stats).processed_with_error += 1;
+                        lock(&self.state.errors).record(
+                            "processedWithError",
+                            &row_text(row),
+                            &errors.join("; "),
+                            self.ctx.clock.now_ms(),
+                        );
                     }
                 }
+                Added::Rejected(reason) => self.thrown_away(Some(&row_text(row)), Some(&reason)),
             }
         }
         Ok(())
@@ -126,14 +141,11 @@ impl Indexer<'_> {
     fn decode_batch(&mut self, records: &[StreamRecord], bytes: u64) -> Result<(), String> {
         let (decoder, spec) = (self.decoder, self.spec);
         let mut failure: Option<String> = None;
-        let mut sink = |rec: Record<'_>| -> Result<(), eddy_ingest::IngestError> {
-            match rec {
-                Record::Bad { raw, reason } => self.unparseable(&raw, &reason),
-                Record::Row(row) => {
-                    if let Err(e) = self.row(row) {
-                        failure = Some(e);
-                    }
-                }
+        let mut group = |records: &[Record<'_>]| -> Result<(), eddy_ingest::IngestError> {
+            if let Err(e) = self.records(records)
+                && failure.is_none()
+            {
+                failure = Some(e);
             }
             Ok(())
         };
@@ -141,15 +153,19 @@ impl Indexer<'_> {
             Some(decoder) => {
                 let mut batch = decoder.batch();
                 let topic = &spec.settings.topic;
-                for r in records {
-                    let msg = Message {
+                let mut messages = Vec::with_capacity(GROUP);
+                for records in records.chunks(GROUP) {
+                    messages.clear();
+                    messages.extend(records.iter().map(|r| Message {
                         value: &r.value,
                         key: r.key.as_deref(),
                         timestamp: r.timestamp,
                         topic,
                         headers: &r.headers,
-                    };
-                    batch.decode(&msg, &mut sink).map_err(|e| e.to_string())?;
+                    }));
+                    batch
+                        .decode_group(&messages, &mut group)
+                        .map_err(|e| e.to_string())?;
                 }
             }
             None => {
@@ -161,8 +177,10 @@ impl Indexer<'_> {
                 }
                 let entity = Entity::Inline(text.into());
                 let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-                format::read(&entity, &spec.io_config.input_format, &counter, &mut sink)
-                    .map_err(|e| e.to_string())?;
+                format::read(&entity, &spec.io_config.input_format, &counter, &mut |r| {
+                    group(std::slice::from_ref(&r))
+                })
+                .map_err(|e| e.to_string())?;
             }
         }
         match failure {

@@ -377,3 +377,73 @@ fn flat_json_reads_what_the_json_map_reads() {
         );
     }
 }
+
+/// Every record of `msgs` decoded in groups (field texts, or the error reason), and the size
+/// of each group handed on.
+fn decode_grouped(
+    d: &MessageDecoder,
+    msgs: &[Message<'_>],
+) -> (Vec<Result<String, String>>, Vec<usize>) {
+    let (mut out, mut sizes) = (Vec::new(), Vec::new());
+    let mut batch = d.batch();
+    for group in msgs.chunks(super::GROUP) {
+        batch
+            .decode_group(group, &mut |records| {
+                sizes.push(records.len());
+                out.extend(records.iter().map(|r| match r {
+                    Record::Row(row) => Ok(format!(
+                        "{}/{}",
+                        row.get("page").as_text().unwrap_or_default(),
+                        row.get("uid").as_text().unwrap_or_default()
+                    )),
+                    Record::Bad { reason, .. } => Err(reason.clone()),
+                }));
+                Ok(())
+            })
+            .unwrap();
+    }
+    (out, sizes)
+}
+
+#[test]
+fn a_group_of_messages_decodes_as_its_messages_one_by_one() {
+    let mut d = MessageDecoder::new(&format(json!({"type": "avro_stream",
+        "avroBytesDecoder": {"type": "schema_registry", "url": "http://127.0.0.1:8081/"}})))
+    .unwrap()
+    .unwrap();
+    d.add_schema(9, SCHEMA).unwrap();
+    // Good datums between a broken one, one without the framing and one of an unknown schema.
+    let values: Vec<Vec<u8>> = (0..40)
+        .map(|i| match i % 10 {
+            3 => vec![0, 0, 0, 0, 9, 0xff, 0xff],
+            5 => b"not framed".to_vec(),
+            7 => [vec![0, 0, 0, 0, 8], datum("/x", 1)].concat(),
+            _ => [vec![0, 0, 0, 0, 9], datum(&format!("/p{i}"), i)].concat(),
+        })
+        .collect();
+    let msgs: Vec<Message<'_>> = values.iter().map(|v| msg(v)).collect();
+    let one_by_one: Vec<Result<String, String>> = msgs
+        .iter()
+        .map(|m| decode(&d, m, &["page", "uid"]).map(|f| f.join("/")))
+        .collect();
+    let (grouped, sizes) = decode_grouped(&d, &msgs);
+    assert_eq!(grouped, one_by_one);
+    assert_eq!(grouped[0], Ok("/p0/0".to_string()));
+    assert!(grouped[3].as_ref().unwrap_err().contains("does not decode"));
+    assert!(grouped[5].as_ref().unwrap_err().contains("Confluent"));
+    assert!(grouped[7].as_ref().unwrap_err().contains("schema 8"));
+    // Handed on a group at a time.
+    assert_eq!(sizes, [16, 16, 8]);
+
+    // JSON has no grouped decoding: one record at a time, the same records.
+    let json = MessageDecoder::new(&format(json!({"type": "json"})))
+        .unwrap()
+        .unwrap();
+    let lines: Vec<Vec<u8>> = (0..20)
+        .map(|i| format!(r#"{{"page": "/j{i}", "uid": {i}}}"#).into_bytes())
+        .collect();
+    let msgs: Vec<Message<'_>> = lines.iter().map(|v| msg(v)).collect();
+    let (grouped, sizes) = decode_grouped(&json, &msgs);
+    assert_eq!(grouped[19], Ok("/j19/19".to_string()));
+    assert_eq!(sizes, vec![1; 20]);
+}

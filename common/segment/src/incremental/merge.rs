@@ -13,7 +13,8 @@ use crate::input::{InputRow, InputValue};
 use crate::reader::{ColumnRef, NumericColumn, SegmentReader, SketchColumn, StringColumn};
 use crate::schema::ColumnRole;
 
-use super::{Combined, IncrementalIndex};
+use super::values::{apply_metric, first_value};
+use super::{IncrementalIndex, MemMetric, MetricOp};
 
 /// One column's values for the current block.
 enum Block<'s> {
@@ -183,5 +184,51 @@ impl IncrementalIndex {
             }
         }
         Ok(())
+    }
+}
+
+/// An aggregated metric value read back from a persisted index.
+pub(crate) enum Combined<'a> {
+    Value(InputValue<'a>),
+    Sketch(&'a Hll),
+}
+
+impl IncrementalIndex {
+    /// Folds aggregated values into a row's metrics: counts and sums add, minima and maxima
+    /// keep theirs, sketches union.
+    pub(super) fn combine_metrics(&mut self, row: usize, values: &[Combined<'_>], new_row: bool) {
+        for (metric, value) in self.metrics.iter_mut().zip(values) {
+            match (metric, value) {
+                (MemMetric::Numeric { op, col, .. }, Combined::Value(v)) => {
+                    let op = match op {
+                        MetricOp::Count => MetricOp::Sum,
+                        other => *other,
+                    };
+                    // Values read back from a column of the same type always fit.
+                    let _ = if new_row {
+                        self.bytes += 8;
+                        first_value(col, v)
+                    } else {
+                        apply_metric(op, col, row, v)
+                    };
+                }
+                (MemMetric::Sketch { col, .. }, Combined::Sketch(h)) => {
+                    if new_row {
+                        col.sketches.push(Hll::new());
+                        self.bytes += 32;
+                    }
+                    let before = col.sketches[row].heap_bytes();
+                    col.sketches[row].merge(h);
+                    self.bytes += col.sketches[row].heap_bytes().saturating_sub(before);
+                }
+                (MemMetric::Numeric { col, .. }, Combined::Sketch(_)) if new_row => {
+                    col.push_long(None);
+                }
+                (MemMetric::Sketch { col, .. }, Combined::Value(_)) if new_row => {
+                    col.sketches.push(Hll::new());
+                }
+                _ => {}
+            }
+        }
     }
 }

@@ -349,3 +349,64 @@ fn large_and_nearly_unique_dictionaries_keep_every_value() {
         }
     }
 }
+
+#[test]
+fn a_batch_adds_rows_as_they_would_be_added_one_by_one() {
+    for rollup in [false, true] {
+        let ds = schema(json!({
+            "dataSource": "t",
+            "dimensionsSpec": {"dimensions": [
+                "kind", "id", "tags", {"type": "long", "name": "code"}
+            ]},
+            "metricsSpec": [
+                {"type": "count", "name": "count"},
+                {"type": "longSum", "name": "bytes", "fieldName": "bytes"}
+            ],
+            "granularitySpec": {"queryGranularity": "minute", "rollup": rollup}
+        }));
+        // Enough distinct ids that their dictionary is large (its lookups are prefetched)
+        // and grows while batches are added; repeats, so rows roll up; nulls, lists and a
+        // value that is not a number, so each kind of value and an error pass a batch.
+        let rows: Vec<(i64, Map<String, Value>)> = (0..20_000u64)
+            .map(|n| {
+                // Each row twice, ten thousand rows apart.
+                let i = n % 10_000;
+                let id = (i * 7919) % 9_000;
+                let kind = ["a", "b", "c"][(i % 3) as usize];
+                let mut r = json!({"kind": kind, "id": format!("id-{id}"),
+                    "code": if i % 97 == 0 { json!("oops") } else { json!(200 + i % 4) },
+                    "bytes": n});
+                if i % 5 == 0 {
+                    r["tags"] = json!(["x", format!("t{}", i % 11)]);
+                }
+                if i % 13 == 0 {
+                    r["kind"] = Value::Null;
+                }
+                (T0 + (i as i64 % 7) * 60_000, row(r))
+            })
+            .collect();
+        let spec = IndexSpec::from_data_schema(&ds);
+        let mut one_by_one = IncrementalIndex::new(seg_id(), spec.clone());
+        let expected: Vec<AddOutcome> = rows.iter().map(|(t, r)| one_by_one.add(*t, r)).collect();
+        let mut batched = IncrementalIndex::new(seg_id(), spec);
+        let mut outcomes = Vec::new();
+        // Groups of 16 and a shorter last one.
+        for group in rows.chunks(16) {
+            let group: Vec<(i64, &dyn InputRow)> = group
+                .iter()
+                .map(|(t, r)| (*t, r as &dyn InputRow))
+                .collect();
+            outcomes.extend(batched.add_batch(&group));
+        }
+        assert_eq!(outcomes, expected, "rollup {rollup}");
+        assert!(expected.iter().any(|o| !o.errors.is_empty()));
+        assert_eq!(expected.iter().any(|o| o.rolled_up), rollup);
+        assert_eq!(batched.num_rows(), one_by_one.num_rows());
+        assert_eq!(batched.bytes_in_memory(), one_by_one.bytes_in_memory());
+        assert_eq!(
+            crate::dump::rows(&batched).unwrap(),
+            crate::dump::rows(&one_by_one).unwrap(),
+            "rollup {rollup}"
+        );
+    }
+}
