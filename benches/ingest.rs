@@ -120,30 +120,6 @@ fn index(schema: &DataSchema) -> IncrementalIndex {
     IncrementalIndex::new(id, IndexSpec::from_data_schema(schema))
 }
 
-/// Decodes every message and indexes it; returns the index.
-fn ingest(
-    decoder: &MessageDecoder,
-    pipeline: &RowPipeline,
-    schema: &DataSchema,
-    messages: &[Vec<u8>],
-) -> IncrementalIndex {
-    let mut idx = index(schema);
-    let mut batch = decoder.batch();
-    for m in messages {
-        batch
-            .decode(&message(m), &mut |r| {
-                if let Record::Row(row) = r
-                    && let Processed::Keep { time, row } = pipeline.process(row)
-                {
-                    idx.add(time, &row);
-                }
-                Ok(())
-            })
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    idx
-}
-
 fn message(value: &[u8]) -> Message<'_> {
     Message {
         value,
@@ -154,15 +130,32 @@ fn message(value: &[u8]) -> Message<'_> {
     }
 }
 
-/// [`ingest`] in groups of messages, as the realtime task reads them.
-fn ingest_grouped(
+/// Decodes every message and indexes it, row by row or, `grouped`, in groups of messages as
+/// the realtime task reads them; returns the index.
+fn ingest(
     decoder: &MessageDecoder,
     pipeline: &RowPipeline,
     schema: &DataSchema,
     messages: &[Vec<u8>],
+    grouped: bool,
 ) -> IncrementalIndex {
     let mut idx = index(schema);
     let mut batch = decoder.batch();
+    if !grouped {
+        for m in messages {
+            batch
+                .decode(&message(m), &mut |r| {
+                    if let Record::Row(row) = r
+                        && let Processed::Keep { time, row } = pipeline.process(row)
+                    {
+                        idx.add(time, &row);
+                    }
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        return idx;
+    }
     let mut group = Vec::with_capacity(GROUP);
     for chunk in messages.chunks(GROUP) {
         group.clear();
@@ -245,7 +238,7 @@ fn bench(c: &mut Criterion) {
             let schema = schema(rollup);
             let pipeline = RowPipeline::new(&schema, None).unwrap_or_else(|e| panic!("{e}"));
             let label = format!("{name}/{}", if rollup { "rollup" } else { "no_rollup" });
-            let idx = ingest(&decoder, &pipeline, &schema, messages);
+            let idx = ingest(&decoder, &pipeline, &schema, messages, false);
             println!(
                 "{label}: {} rows in memory from {} messages, {:.0} bytes per row (the index's accounting)",
                 idx.num_rows(),
@@ -254,11 +247,11 @@ fn bench(c: &mut Criterion) {
             );
             group.throughput(Throughput::Elements(messages.len() as u64));
             group.bench_function(&label, |b| {
-                b.iter(|| ingest(&decoder, &pipeline, &schema, messages))
+                b.iter(|| ingest(&decoder, &pipeline, &schema, messages, false))
             });
             if *name == "avro" {
                 group.bench_function(format!("{label}/grouped"), |b| {
-                    b.iter(|| ingest_grouped(&decoder, &pipeline, &schema, messages))
+                    b.iter(|| ingest(&decoder, &pipeline, &schema, messages, true))
                 });
             }
         }
@@ -271,10 +264,10 @@ fn bench(c: &mut Criterion) {
     let pipeline = RowPipeline::new(&schema, None).unwrap_or_else(|e| panic!("{e}"));
     group.throughput(Throughput::Elements(LARGE as u64));
     group.bench_function("avro_1m/no_rollup", |b| {
-        b.iter(|| ingest(&decoder, &pipeline, &schema, &large))
+        b.iter(|| ingest(&decoder, &pipeline, &schema, &large, false))
     });
     group.bench_function("avro_1m/no_rollup/grouped", |b| {
-        b.iter(|| ingest_grouped(&decoder, &pipeline, &schema, &large))
+        b.iter(|| ingest(&decoder, &pipeline, &schema, &large, true))
     });
     group.finish();
 }
