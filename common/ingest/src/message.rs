@@ -293,15 +293,16 @@ impl BatchDecoder<'_> {
                 plans,
                 binary_as_string,
             } if d.flattener.is_none() && d.wrapper.is_none() => {
-                let located: Vec<_> = msgs
+                // None when a schema has no plan: the general reader then takes the
+                // messages one by one.
+                let located: Option<Vec<_>> = msgs
                     .iter()
-                    .map(|m| {
-                        locate(source, m.value).map(|(key, _, datum)| (plans.get(&key), datum))
+                    .map(|m| match locate(source, m.value) {
+                        Ok((key, _, datum)) => plans.get(&key).map(|plan| Ok((plan, datum))),
+                        Err(reason) => Some(Err(reason)),
                     })
                     .collect();
-                // A schema without a plan takes the general reader, message by message.
-                let all_planned = located.iter().all(|l| !matches!(l, Ok((None, _))));
-                all_planned.then_some((located, *binary_as_string))
+                located.map(|located| (located, *binary_as_string))
             }
             _ => None,
         };
@@ -319,13 +320,11 @@ impl BatchDecoder<'_> {
         let decoded: Vec<Result<&DatumPlan, String>> = located
             .into_iter()
             .zip(slots.iter_mut())
-            .map(|(located, out)| match located {
-                Ok((Some(plan), datum)) => plan
-                    .decode(datum, out)
+            .map(|(located, out)| {
+                let (plan, datum) = located?;
+                plan.decode(datum, out)
                     .map(|()| plan)
-                    .map_err(|e| format!("Avro datum does not decode with the schema: {e}")),
-                Ok((None, _)) => Err("the Avro schema has no plan".into()),
-                Err(reason) => Err(reason),
+                    .map_err(|e| format!("Avro datum does not decode with the schema: {e}"))
             })
             .collect();
         let rows: Vec<Result<_, &String>> = decoded
