@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use eddy_meta::SegmentRecord;
 use eddy_query::engine::Context;
-use eddy_query::{Partial, Query, QueryError, execute, merge_parallel};
+use eddy_query::{Partial, Query, QueryError, execute, merge_segments};
 use eddy_rpc::{DataNode, HistoricalControl, NodeResult, QueryControl, RpcError, SegmentSlice};
 use eddy_runtime::CpuPool;
 use eddy_segment::{SegmentFile, SegmentReader};
@@ -211,9 +211,8 @@ impl DataNode for Historical {
                 pool.install(|| {
                     let parts = found
                         .par_iter()
-                        .map(|(seg, slice)| execute(&query, seg.as_ref(), &slice.clips, &ctx))
-                        .collect::<Result<Vec<Partial>, QueryError>>()?;
-                    merge_parallel(&query, parts)
+                        .map(|(seg, slice)| execute(&query, seg.as_ref(), &slice.clips, &ctx));
+                    merge_segments(&query, found.len(), parts)
                 })
             })
             .await?;

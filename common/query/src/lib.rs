@@ -17,6 +17,6 @@ pub mod row_filter;
 pub use engine::{Context, execute};
 pub use error::QueryError;
 pub use finalize::finalize;
-pub use merge::{Merging, merge, merge_parallel};
+pub use merge::{Merging, merge, merge_segments};
 pub use model::Query;
 pub use partial::Partial;

@@ -4,10 +4,18 @@
 use crate::error::QueryError;
 use crate::finalize::TopNScorer;
 use crate::model::{Query, TopNQuery};
+use std::sync::{Mutex, OnceLock};
+
+use rayon::prelude::*;
+
 use crate::partial::{
-    AggKind, GroupMerger, GroupedPartial, PARTITION_MIN_GROUPS, Partial, SearchPartial,
-    merge_partitioned,
+    AggKind, GroupMerger, GroupedPartial, PARTITION_MIN_GROUPS, Partial, Partitioned, SearchPartial,
 };
+
+/// A fold poisoned by a panic: its groups cannot be trusted.
+fn panicked() -> QueryError {
+    QueryError::Internal("a segment merge panicked".into())
+}
 
 fn mismatch() -> QueryError {
     QueryError::Internal("partial results of different query types cannot merge".into())
@@ -15,7 +23,7 @@ fn mismatch() -> QueryError {
 
 /// A merge in progress. Start with [`Merging::new`], [`add`](Merging::add) partials in any
 /// order, then [`finish`](Merging::finish). A data node merges its segments with
-/// [`merge_parallel`].
+/// [`merge_segments`].
 pub enum Merging {
     Grouped(Box<GroupMerger>),
     Scan(Vec<crate::partial::ScanBatch>),
@@ -121,37 +129,142 @@ pub fn merge(query: &Query, parts: Vec<Partial>) -> Result<Partial, QueryError> 
     Ok(merging.finish(query))
 }
 
-/// Merges the partials of one node's segments on the current rayon pool: large grouped
-/// results partition by partition in parallel ([`merge_partitioned`]), others in one pass.
-pub fn merge_parallel(query: &Query, parts: Vec<Partial>) -> Result<Partial, QueryError> {
-    let groups: Option<usize> = parts
-        .iter()
-        .map(|p| match p {
-            Partial::Grouped(g) => Some(g.groups.len()),
-            _ => None,
-        })
-        .sum();
-    let aggs = match query {
-        Query::Timeseries(q) => &q.aggregations,
-        Query::TopN(q) => &q.aggregations,
-        Query::GroupBy(q) => &q.aggregations,
-        _ => return merge(query, parts),
-    };
-    if parts.len() < 2 || groups.is_none_or(|n| n < PARTITION_MIN_GROUPS) {
-        return merge(query, parts);
+/// Merges the partials of one node's segments as they are produced, on the current rayon pool.
+/// Each pool thread merges the partials it produced into its own merge. Once a thread's groups
+/// pass [`PARTITION_MIN_GROUPS`] its merge becomes a [`Partitioned`] spread: each further
+/// segment's groups are copied into partitions and the segment's own arrays freed, and at the
+/// end every partition folds what all threads copied into it, partitions in parallel.
+/// `segments` is how many partials will come; it sizes the partitions.
+pub fn merge_segments<I>(query: &Query, segments: usize, parts: I) -> Result<Partial, QueryError>
+where
+    I: ParallelIterator<Item = Result<Partial, QueryError>>,
+{
+    let kinds: Option<Vec<AggKind>> = match query {
+        Query::Timeseries(q) => Some(&q.aggregations),
+        Query::TopN(q) => Some(&q.aggregations),
+        Query::GroupBy(q) => Some(&q.aggregations),
+        _ => None,
     }
-    let kinds: Vec<AggKind> = aggs.iter().map(AggKind::of).collect();
-    let grouped: Vec<GroupedPartial> = parts
-        .into_iter()
-        .filter_map(|p| match p {
-            Partial::Grouped(g) => Some(g),
-            _ => None,
-        })
-        .collect();
-    merge(
+    .map(|aggs| aggs.iter().map(AggKind::of).collect());
+    let shared = Shared {
         query,
-        vec![Partial::Grouped(merge_partitioned(&kinds, grouped))],
-    )
+        kinds,
+        segments: segments.max(1),
+        threads: rayon::current_num_threads().max(1),
+        hasher: hashbrown::DefaultHashBuilder::default(),
+        bits: OnceLock::new(),
+    };
+    let threads = shared.threads;
+    let folds: Vec<Mutex<Fold>> = (0..threads).map(|_| Mutex::new(Fold::new(query))).collect();
+    parts.try_for_each(|part| {
+        let part = part?;
+        let slot = rayon::current_thread_index().unwrap_or(0) % threads;
+        // Only this thread takes this lock, and folding starts no rayon work, so it never waits.
+        folds[slot]
+            .lock()
+            .map_err(|_| panicked())?
+            .add(part, &shared)
+    })?;
+    let folds: Vec<Fold> = folds
+        .into_iter()
+        .map(|f| f.into_inner().map_err(|_| panicked()))
+        .collect::<Result<_, _>>()?;
+    let Some(bits) = shared.bits.get().copied() else {
+        let mut merging = Merging::new(query);
+        for f in folds {
+            if let Fold::Plain { merging: m, .. } = f {
+                merging.add(m.into_partial())?;
+            }
+        }
+        return Ok(merging.finish(query));
+    };
+    let mut spreads: Vec<Partitioned> = Vec::with_capacity(folds.len());
+    for f in folds {
+        spreads.push(match f {
+            Fold::Split(p) => p,
+            Fold::Plain { merging, .. } => {
+                let mut p = Partitioned::new(bits, shared.hasher, 0);
+                match merging.into_partial() {
+                    Partial::Grouped(g) => p.add(g),
+                    _ => return Err(mismatch()),
+                }
+                p
+            }
+        });
+    }
+    let kinds = shared.kinds.clone().unwrap_or_default();
+    let merged = Partitioned::finish(&kinds, spreads);
+    merge(query, vec![Partial::Grouped(merged)])
+}
+
+/// What every thread's fold of one query shares.
+struct Shared<'q> {
+    query: &'q Query,
+    /// The aggregators' kinds, for grouped queries.
+    kinds: Option<Vec<AggKind>>,
+    segments: usize,
+    /// Query threads, each with its own fold.
+    threads: usize,
+    hasher: hashbrown::DefaultHashBuilder,
+    /// Partition bits, fixed by the first fold that splits: all folds must agree.
+    bits: OnceLock<u32>,
+}
+
+/// One thread's merge of the partials it produced.
+enum Fold {
+    Plain {
+        merging: Merging,
+        groups: usize,
+        seen: usize,
+    },
+    Split(Partitioned),
+}
+
+impl Fold {
+    fn new(query: &Query) -> Self {
+        Fold::Plain {
+            merging: Merging::new(query),
+            groups: 0,
+            seen: 0,
+        }
+    }
+
+    fn add(&mut self, part: Partial, shared: &Shared<'_>) -> Result<(), QueryError> {
+        match (&mut *self, part) {
+            (Fold::Split(p), Partial::Grouped(g)) => p.add(g),
+            (Fold::Split(_), _) => return Err(mismatch()),
+            (
+                Fold::Plain {
+                    merging,
+                    groups,
+                    seen,
+                },
+                part,
+            ) => {
+                if let Partial::Grouped(g) = &part {
+                    *groups += g.groups.len();
+                }
+                *seen += 1;
+                merging.add(part)?;
+                let (Some(_), true) = (&shared.kinds, *groups >= PARTITION_MIN_GROUPS) else {
+                    return Ok(());
+                };
+                // As many groups again per segment still to come, at most.
+                let expected = groups.saturating_mul(shared.segments) / *seen;
+                let bits = *shared.bits.get_or_init(|| Partitioned::bits_for(expected));
+                // This thread's share of the segments.
+                let mine = expected / shared.threads;
+                let mut split = Partitioned::new(bits, shared.hasher, mine);
+                let merging = std::mem::replace(merging, Merging::new(shared.query));
+                match merging.into_partial() {
+                    Partial::Grouped(g) => split.add(g),
+                    _ => return Err(mismatch()),
+                }
+                *self = Fold::Split(split);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn prune_topn(q: &TopNQuery, mut g: GroupedPartial) -> GroupedPartial {
@@ -239,7 +352,7 @@ mod tests {
         ];
         let seq = merge(&q, parts.iter().cloned().map(Partial::Grouped).collect()).unwrap();
         let reordered = [2, 0, 1].map(|i| Partial::Grouped(parts[i].clone()));
-        let in_any_order = merge_parallel(&q, reordered.into()).unwrap();
+        let in_any_order = merge_segments(&q, 3, reordered.into_par_iter().map(Ok)).unwrap();
         assert_eq!(counts(&seq), counts(&in_any_order));
         assert_eq!(
             counts(&seq),
@@ -250,6 +363,43 @@ mod tests {
                 ("d".into(), 6)
             ]
         );
+    }
+
+    #[test]
+    fn large_merges_across_threads_equal_a_sequential_merge() {
+        let q: Query = serde_json::from_value(serde_json::json!({
+            "queryType": "groupBy", "dataSource": "d", "intervals": ["2020/2021"],
+            "granularity": "all", "dimensions": ["k"],
+            "aggregations": [{"type": "count", "name": "c"}]
+        }))
+        .unwrap();
+        // Twelve segments of 20,000 groups each, overlapping, well past the partitioning point.
+        let parts: Vec<GroupedPartial> = (0..12)
+            .map(|s| {
+                let rows: Vec<(String, i64)> = (0..20_000)
+                    .map(|i| (format!("k{}", (i * 7 + s * 5_000) % 90_001), i % 9 + 1))
+                    .collect();
+                let rows: Vec<(&str, i64)> = rows.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+                part(&rows)
+            })
+            .collect();
+        assert!(parts.iter().map(|p| p.groups.len()).sum::<usize>() > 3 * PARTITION_MIN_GROUPS);
+        let seq = merge(&q, parts.iter().cloned().map(Partial::Grouped).collect()).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let folded = pool
+            .install(|| {
+                merge_segments(
+                    &q,
+                    parts.len(),
+                    parts.par_iter().cloned().map(|p| Ok(Partial::Grouped(p))),
+                )
+            })
+            .unwrap();
+        assert!(counts(&seq).len() > PARTITION_MIN_GROUPS);
+        assert!(counts(&seq) == counts(&folded));
     }
 
     #[test]

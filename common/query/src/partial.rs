@@ -15,7 +15,7 @@ mod radix;
 
 use groups::GroupIndex;
 pub use groups::{GroupSet, Key, Strings};
-pub use radix::{PARTITION_MIN_GROUPS, merge_partitioned};
+pub use radix::{PARTITION_MIN_GROUPS, Partitioned};
 
 /// A group-key value. Doubles are kept as bits so keys hash and compare exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

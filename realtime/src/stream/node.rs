@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use eddy_meta::ColumnInfo;
 use eddy_query::engine::Context;
-use eddy_query::{Partial, Query, QueryError, execute, merge_parallel};
+use eddy_query::{Partial, Query, QueryError, execute, merge_segments};
 use eddy_rpc::{DataNode, NodeResult, QueryControl, RpcError, SegmentSlice};
 use eddy_runtime::CpuPool;
 use eddy_segment::{IncrementalIndex, SegmentFile, SegmentReader};
@@ -240,18 +240,13 @@ impl DataNode for RealtimeNode {
                     timeout_ms: control.timeout_ms,
                 };
                 pool.install(|| {
-                    let parts = found
-                        .par_iter()
-                        .map(|(hydrant, slice)| match hydrant {
-                            Hydrant::Live(index) => {
-                                execute(&query, &*read(index), &slice.clips, &ctx)
-                            }
-                            Hydrant::Persisted(file) => {
-                                execute(&query, file.as_ref(), &slice.clips, &ctx)
-                            }
-                        })
-                        .collect::<Result<Vec<Partial>, QueryError>>()?;
-                    merge_parallel(&query, parts)
+                    let parts = found.par_iter().map(|(hydrant, slice)| match hydrant {
+                        Hydrant::Live(index) => execute(&query, &*read(index), &slice.clips, &ctx),
+                        Hydrant::Persisted(file) => {
+                            execute(&query, file.as_ref(), &slice.clips, &ctx)
+                        }
+                    });
+                    merge_segments(&query, found.len(), parts)
                 })
             })
             .await?;

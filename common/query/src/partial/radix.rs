@@ -1,12 +1,17 @@
-//! Merging many large grouped partials partition by partition. Every group goes to one of a
-//! few hundred partitions by a hash of its values (strings by their text, so partials with
-//! different string pools agree); each partition is then merged on its own, in parallel. A
-//! partition's table and groups stay small enough for the caches, where one table of millions
-//! of groups would miss them on almost every probe.
+//! Merging many large grouped partials partition by partition. Every group goes to one of up
+//! to 1,024 partitions by a hash of its values (strings by their text, so partials with
+//! different string pools agree). A data node keeps one [`Partitioned`] per query thread and
+//! copies each segment's groups into its partitions as the segment finishes, so the segment's
+//! own arrays are freed at once. At the end each partition folds the groups all threads copied
+//! into it, partitions in parallel: a partition's table stays small enough for the caches and
+//! its incoming groups are read front to back, where one table of millions of groups, or
+//! groups picked out of whole segments' arrays, would miss the caches on almost every group.
 
 use std::hash::BuildHasher;
 
 use rayon::prelude::*;
+
+use eddy_types::Interval;
 
 use super::groups::{GroupSet, Key};
 use super::{AggKind, GroupedPartial};
@@ -17,100 +22,186 @@ pub const PARTITION_MIN_GROUPS: usize = 1 << 16;
 /// Groups per partition aimed at: a partition's table and cells then fit in a core's cache.
 const GROUPS_PER_PARTITION: usize = 1 << 14;
 
-/// Merges `parts` on the current rayon pool. Groups come out in partition order.
-pub fn merge_partitioned(kinds: &[AggKind], parts: Vec<GroupedPartial>) -> GroupedPartial {
-    let mut covered = Vec::new();
-    let mut sets: Vec<GroupSet> = Vec::with_capacity(parts.len());
-    for p in parts {
-        covered.extend(p.covered);
-        if !p.groups.is_empty() {
-            sets.push(p.groups);
+/// Grouped partials spread over `1 << bits` partitions, not yet folded. Spreads that finish
+/// together must have the same `bits` and hasher (copies of one hasher), so that equal groups
+/// meet in the same partition.
+pub struct Partitioned {
+    bits: u32,
+    hasher: hashbrown::DefaultHashBuilder,
+    /// Key parts and states per group, from the first groups added.
+    shape: Option<(usize, usize)>,
+    /// Each partition's groups as added (a key may repeat), with their value hashes.
+    parts: Vec<(GroupSet, Vec<u64>)>,
+    covered: Vec<Interval>,
+    /// Groups this spread expects in all, to size its partitions once.
+    expected: usize,
+}
+
+impl Partitioned {
+    /// A spread expecting about `expected` groups (room that stays unused is never touched).
+    pub fn new(bits: u32, hasher: hashbrown::DefaultHashBuilder, expected: usize) -> Self {
+        Partitioned {
+            bits,
+            hasher,
+            shape: None,
+            parts: (0..1usize << bits).map(|_| Default::default()).collect(),
+            covered: Vec::new(),
+            expected,
         }
     }
-    let covered = eddy_types::interval::condense(covered);
-    let total: usize = sets.iter().map(GroupSet::len).sum();
-    let Some(first) = sets.first() else {
-        return GroupedPartial {
-            groups: GroupSet::default(),
-            covered,
-        };
-    };
-    let (width, states) = (first.width, first.states);
-    if sets.iter().any(|s| s.width != width || s.states != states) {
-        tracing::error!("partial groups of different shapes cannot merge; keeping the first");
-        sets.truncate(1);
+
+    /// Partition bits for about `groups` groups in all.
+    pub fn bits_for(groups: usize) -> u32 {
+        (groups / GROUPS_PER_PARTITION)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(1, 10)
     }
-    let bits = (total / GROUPS_PER_PARTITION)
-        .next_power_of_two()
-        .trailing_zeros()
-        .clamp(1, 10);
-    let partitions = 1usize << bits;
-    let hasher = hashbrown::DefaultHashBuilder::default();
-    // Each set's groups by partition, with their hashes.
-    let spread: Vec<Vec<Vec<(u64, u32)>>> = sets
-        .par_iter()
-        .map(|set| {
-            let texts: Vec<u64> = (0..set.strings.len() as u32)
-                .map(|id| hasher.hash_one(set.strings.get(id)))
-                .collect();
-            let mut lists: Vec<Vec<(u64, u32)>> = (0..partitions)
-                .map(|_| Vec::with_capacity(set.len() / partitions + 16))
-                .collect();
-            for g in 0..set.len() {
-                let h = value_hash(&hasher, set.bucket(g), set.key(g), &texts);
-                lists[(h >> (64 - bits)) as usize].push((h, g as u32));
+
+    /// Copies one partial's groups into their partitions, on the calling thread.
+    pub fn add(&mut self, part: GroupedPartial) {
+        self.covered.extend(part.covered);
+        let set = part.groups;
+        if set.is_empty() || !self.fits(set.width, set.states) {
+            return;
+        }
+        let texts: Vec<u64> = (0..set.strings.len() as u32)
+            .map(|id| self.hasher.hash_one(set.strings.get(id)))
+            .collect();
+        // The set's string ids as ids of each partition's pool, as they are met.
+        let mut ids: Vec<hashbrown::HashMap<u32, u32>> = Vec::new();
+        if !set.strings.is_empty() {
+            ids.resize_with(self.parts.len(), Default::default);
+        }
+        let mut key: Vec<Key> = Vec::with_capacity(set.width);
+        for g in 0..set.len() {
+            let h = value_hash(&self.hasher, set.bucket(g), set.key(g), &texts);
+            let p = (h >> (64 - self.bits)) as usize;
+            let (out, hashes) = &mut self.parts[p];
+            key.clear();
+            for k in set.key(g) {
+                key.push(match k {
+                    Key::Str(id) => Key::Str(
+                        *ids[p]
+                            .entry(*id)
+                            .or_insert_with(|| out.strings.intern(set.strings.get(*id))),
+                    ),
+                    k => *k,
+                });
             }
-            lists
-        })
-        .collect();
-    let merged: Vec<GroupSet> = (0..partitions)
-        .into_par_iter()
-        .map(|p| {
-            let mut out = GroupSet::new(width, states);
-            out.reserve(spread.iter().map(|s| s[p].len()).sum());
-            let mut table: hashbrown::HashTable<(u64, u32)> = hashbrown::HashTable::new();
-            let mut key: Vec<Key> = Vec::with_capacity(width);
-            for (set, lists) in sets.iter().zip(&spread) {
-                // The set's string ids as ids of this partition's pool, as they are met.
-                let mut ids: hashbrown::HashMap<u32, u32> = hashbrown::HashMap::new();
-                for &(h, g) in &lists[p] {
-                    let g = g as usize;
-                    let bucket = set.bucket(g);
-                    key.clear();
-                    for k in set.key(g) {
-                        key.push(match k {
-                            Key::Str(id) => Key::Str(
-                                *ids.entry(*id)
-                                    .or_insert_with(|| out.strings.intern(set.strings.get(*id))),
-                            ),
-                            k => *k,
-                        });
-                    }
-                    let found = table.find(h, |&(eh, i)| {
-                        eh == h && out.bucket(i as usize) == bucket && out.key(i as usize) == key
-                    });
-                    match found {
-                        Some(&(_, i)) => {
-                            let base = i as usize * states;
-                            for (a, (kind, s)) in kinds.iter().zip(set.slots_of(g)).enumerate() {
-                                out.combine_value(*kind, base + a, set.value_of(*s));
-                            }
-                        }
-                        None => {
-                            table.insert_unique(h, (h, out.len() as u32), |e| e.0);
-                            out.push_from(bucket, &key, set, set.slots_of(g));
-                        }
-                    }
+            out.push_from(set.bucket(g), &key, &set, set.slots_of(g));
+            hashes.push(h);
+        }
+    }
+
+    /// Folds every spread's partitions, partition by partition in parallel on the current
+    /// rayon pool. Groups come out in partition order.
+    pub fn finish(kinds: &[AggKind], spreads: Vec<Partitioned>) -> GroupedPartial {
+        let covered = spreads.iter().flat_map(|s| s.covered.iter().copied());
+        let covered = eddy_types::interval::condense(covered.collect());
+        let shapes: Vec<(usize, usize)> = spreads.iter().filter_map(|s| s.shape).collect();
+        let Some(&(width, states)) = shapes.first() else {
+            return GroupedPartial {
+                groups: GroupSet::default(),
+                covered,
+            };
+        };
+        let bits = spreads[0].bits;
+        if shapes.iter().any(|s| *s != (width, states)) || spreads.iter().any(|s| s.bits != bits) {
+            tracing::error!("partial groups of different shapes cannot merge; keeping the first");
+            return GroupedPartial {
+                groups: GroupSet::default(),
+                covered,
+            };
+        }
+        // By partition, each spread's groups for it.
+        let mut by_partition: Vec<Vec<(GroupSet, Vec<u64>)>> =
+            (0..1usize << bits).map(|_| Vec::new()).collect();
+        for s in spreads {
+            for (p, part) in s.parts.into_iter().enumerate() {
+                if !part.1.is_empty() {
+                    by_partition[p].push(part);
                 }
             }
-            out
-        })
-        .collect();
-    let mut groups = GroupSet::with_capacity(width, states, merged.iter().map(GroupSet::len).sum());
-    for m in merged {
-        groups.append(m);
+        }
+        let merged: Vec<GroupSet> = by_partition
+            .into_par_iter()
+            .map(|incoming| fold_partition(kinds, width, states, incoming))
+            .collect();
+        let mut groups =
+            GroupSet::with_capacity(width, states, merged.iter().map(GroupSet::len).sum());
+        for m in merged {
+            groups.append(m);
+        }
+        GroupedPartial { groups, covered }
     }
-    GroupedPartial { groups, covered }
+
+    /// Whether groups of this shape can join the spread (the first groups decide it).
+    fn fits(&mut self, width: usize, states: usize) -> bool {
+        match self.shape {
+            None => {
+                self.shape = Some((width, states));
+                // A quarter more than an even share, so that few partitions grow again.
+                let room = self.expected / self.parts.len() * 5 / 4 + 16;
+                for (set, hashes) in &mut self.parts {
+                    *set = GroupSet::with_capacity(width, states, room);
+                    hashes.reserve(room);
+                }
+                true
+            }
+            Some(s) if s == (width, states) => true,
+            Some(_) => {
+                tracing::error!(
+                    "partial groups of different shapes cannot merge; keeping the first"
+                );
+                false
+            }
+        }
+    }
+}
+
+/// One partition's groups from every spread, folded: equal (bucket, key) combine.
+fn fold_partition(
+    kinds: &[AggKind],
+    width: usize,
+    states: usize,
+    incoming: Vec<(GroupSet, Vec<u64>)>,
+) -> GroupSet {
+    let mut out = GroupSet::new(width, states);
+    let total: usize = incoming.iter().map(|(_, h)| h.len()).sum();
+    out.reserve(total);
+    let mut table: hashbrown::HashTable<(u64, u32)> = hashbrown::HashTable::with_capacity(total);
+    let mut key: Vec<Key> = Vec::with_capacity(width);
+    for (from, hashes) in &incoming {
+        // `from`'s string ids as ids of the output's pool.
+        let ids: Vec<u32> = (0..from.strings.len() as u32)
+            .map(|id| out.strings.intern(from.strings.get(id)))
+            .collect();
+        for (g, &h) in hashes.iter().enumerate() {
+            let bucket = from.bucket(g);
+            key.clear();
+            key.extend(from.key(g).iter().map(|k| match k {
+                Key::Str(id) => Key::Str(ids[*id as usize]),
+                k => *k,
+            }));
+            let found = table.find(h, |&(eh, i)| {
+                eh == h && out.bucket(i as usize) == bucket && out.key(i as usize) == key
+            });
+            match found {
+                Some(&(_, i)) => {
+                    let base = i as usize * states;
+                    for (a, (kind, s)) in kinds.iter().zip(from.slots_of(g)).enumerate() {
+                        out.combine_value(*kind, base + a, from.value_of(*s));
+                    }
+                }
+                None => {
+                    table.insert_unique(h, (h, out.len() as u32), |e| e.0);
+                    out.push_from(bucket, &key, from, from.slots_of(g));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A hash of a group's bucket and key values; `texts` holds the hash of each pooled string.
@@ -139,7 +230,7 @@ mod tests {
     use crate::partial::{AggValue, GroupRow, KeyValue};
 
     #[test]
-    fn partitioned_merge_equals_a_sequential_merge() {
+    fn partitioned_folds_equal_a_sequential_merge() {
         let kinds = [AggKind::LongSum, AggKind::StringMin];
         // Parts that share keys in different pools, with nulls, doubles and empty strings.
         let parts: Vec<GroupedPartial> = (0..5)
@@ -183,7 +274,17 @@ mod tests {
             rows
         };
         let sequential = sorted(GroupedPartial::merge(&kinds, parts.clone()));
-        let partitioned = sorted(merge_partitioned(&kinds, parts));
+        // Two spreads (as two query threads keep), each taking some of the parts.
+        let hasher = hashbrown::DefaultHashBuilder::default();
+        let bits = Partitioned::bits_for(PARTITION_MIN_GROUPS * 4);
+        let mut spreads = vec![
+            Partitioned::new(bits, hasher, 0),
+            Partitioned::new(bits, hasher, 0),
+        ];
+        for (i, p) in parts.into_iter().enumerate() {
+            spreads[i % 2].add(p);
+        }
+        let partitioned = sorted(Partitioned::finish(&kinds, spreads));
         assert_eq!(sequential.len(), partitioned.len());
         assert!(sequential == partitioned);
     }
