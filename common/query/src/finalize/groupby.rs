@@ -196,6 +196,64 @@ fn compare_parts(set: &GroupSet, a: Key, b: Key, ordering: Option<StringComparat
     }
 }
 
+/// When a limit orders first by an aggregator's number (`ORDER BY COUNT(*) DESC LIMIT 10`), the
+/// groups not behind the `wanted`-th best by the bucket and that number, read straight from the
+/// states (ties included, so the full order below still decides among them). Millions of groups
+/// then never have their result columns computed. Other orders keep every group.
+fn cut_by_aggregate(
+    q: &GroupByQuery,
+    set: &GroupSet,
+    groups: Vec<usize>,
+    wanted: Option<usize>,
+) -> Vec<usize> {
+    let Some(first) = q.limit_spec.as_ref().and_then(|l| l.columns.first()) else {
+        return groups;
+    };
+    let Some(n) = wanted.filter(|n| *n > 0 && *n < groups.len()) else {
+        return groups;
+    };
+    // A post-aggregator of the same name would replace the aggregator's value in the result.
+    let shadowed = q
+        .post_aggregations
+        .iter()
+        .any(|p| p.name() == first.dimension)
+        || q.dimensions
+            .iter()
+            .any(|d| d.output_name == first.dimension);
+    let Some(a) = q
+        .aggregations
+        .iter()
+        .position(|a| a.name() == first.dimension)
+        .filter(|_| !shadowed)
+    else {
+        return groups;
+    };
+    let kind = AggKind::of(&q.aggregations[a]);
+    let descending = first.direction == SortDirection::Descending;
+    let cut: Option<Vec<(i64, f64)>> = groups
+        .iter()
+        .map(|&g| {
+            let v = super::agg_num(kind, &set.state(g, a))?.as_f64();
+            Some((set.bucket(g), if descending { -v } else { v }))
+        })
+        .collect();
+    let Some(cut) = cut else {
+        return groups;
+    };
+    let by_cut = |i: &usize, j: &usize| {
+        let (x, y) = (cut[*i], cut[*j]);
+        x.0.cmp(&y.0).then(x.1.total_cmp(&y.1))
+    };
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.select_nth_unstable_by(n - 1, by_cut);
+    let pivot = order[n - 1];
+    groups
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, g)| (by_cut(&i, &pivot) != Ordering::Greater).then_some(g))
+        .collect()
+}
+
 /// The groups in answer order: by bucket, the `limitSpec` columns, then every dimension (a
 /// total order: no two groups share a bucket and key). With a limit only the first
 /// `offset + limit` are returned: they are selected first, then ordered.
@@ -205,6 +263,7 @@ fn order_groups(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usi
     let wanted = spec
         .and_then(|l| l.limit)
         .map(|limit| limit.saturating_add(spec.and_then(|l| l.offset).unwrap_or(0)));
+    let groups = cut_by_aggregate(q, set, groups, wanted);
     let dim_orderings: Vec<Option<StringComparator>> = q
         .dimensions
         .iter()
