@@ -157,6 +157,7 @@ impl<'a> VirtualKey<'a> {
                 }
             }
         }
+        let mut prev: Option<usize> = None;
         for k in 0..rows.len() {
             let i = rows.get(k);
             out[i] = match self.memo_slot(i) {
@@ -166,10 +167,35 @@ impl<'a> VirtualKey<'a> {
                     self.memo[slot] = id;
                     id
                 }
-                None => self.row_id(i, b.start)?,
+                // Rows are in time order, so neighbours often read the same inputs (the same
+                // second of a timestamp): then the value is the previous row's.
+                None => match prev {
+                    Some(p) if self.same_inputs(i, p) => out[p],
+                    _ => self.row_id(i, b.start)?,
+                },
             };
+            prev = Some(i);
         }
         Ok(())
+    }
+
+    /// Whether rows `i` and `j` of the block give the expression the same inputs (false when a
+    /// numeric input has nulls, rather than look them up).
+    fn same_inputs(&self, i: usize, j: usize) -> bool {
+        self.inputs.iter().all(|(_, input)| match input {
+            Input::Missing => true,
+            Input::Number { col, .. } if col.nulls().is_some() => false,
+            Input::Number {
+                is_long: true,
+                longs,
+                ..
+            } => longs[i] == longs[j],
+            Input::Number { doubles, .. } => doubles[i].to_bits() == doubles[j].to_bits(),
+            Input::Strings { offsets, ids, .. } => {
+                let row = |r: usize| &ids[offsets[r] as usize..offsets[r + 1] as usize];
+                row(i) == row(j)
+            }
+        })
     }
 
     /// Where row `i`'s id is remembered: when the expression reads one string column and
