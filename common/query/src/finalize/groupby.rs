@@ -174,6 +174,9 @@ fn compare_cells(
         },
         Column::Value(order) => match (a, b) {
             (Cell::Text(p), Cell::Text(q)) => compare_strings(order.unwrap_or_default(), p, q),
+            // A null (a string aggregator over no values) orders before every string.
+            (Cell::Text(_), _) => Ordering::Greater,
+            (_, Cell::Text(_)) => Ordering::Less,
             _ => match (a.number(), b.number()) {
                 (None, None) => Ordering::Equal,
                 (None, Some(_)) => Ordering::Less,
@@ -212,28 +215,14 @@ fn cut_by_aggregate(
     let Some(n) = wanted.filter(|n| *n > 0 && *n < groups.len()) else {
         return groups;
     };
-    // A post-aggregator of the same name would replace the aggregator's value in the result.
-    let shadowed = q
-        .post_aggregations
-        .iter()
-        .any(|p| p.name() == first.dimension)
-        || q.dimensions
-            .iter()
-            .any(|d| d.output_name == first.dimension);
-    let Some(a) = q
-        .aggregations
-        .iter()
-        .position(|a| a.name() == first.dimension)
-        .filter(|_| !shadowed)
-    else {
+    let Some((a, kind)) = plain_aggregator(q, &first.dimension) else {
         return groups;
     };
-    let kind = AggKind::of(&q.aggregations[a]);
     let descending = first.direction == SortDirection::Descending;
     let cut: Option<Vec<(i64, f64)>> = groups
         .iter()
         .map(|&g| {
-            let v = super::agg_num(kind, &set.state(g, a))?.as_f64();
+            let v = state_number(kind, &set.state(g, a))??;
             Some((set.bucket(g), if descending { -v } else { v }))
         })
         .collect();
@@ -252,6 +241,27 @@ fn cut_by_aggregate(
         .enumerate()
         .filter_map(|(i, g)| (by_cut(&i, &pivot) != Ordering::Greater).then_some(g))
         .collect()
+}
+
+/// The number a numeric aggregator's state orders by, as its result column would give it:
+/// `Some(None)` for a null (or a double JSON cannot hold), `None` when the state is not a plain
+/// long or double (sketches, first/last, text, floats rounded for output).
+fn state_number(kind: AggKind, v: &AggValue) -> Option<Option<f64>> {
+    match (kind, v) {
+        (_, AggValue::Long(x)) => Some(x.map(|x| x as f64)),
+        (AggKind::FloatSum | AggKind::FloatMin | AggKind::FloatMax, _) => None,
+        (_, AggValue::Double(x)) => Some(x.filter(|x| x.is_finite())),
+        _ => None,
+    }
+}
+
+/// The index and kind of the aggregator whose result is the output column `name`, unless a
+/// post-aggregator or dimension of that name replaces it.
+fn plain_aggregator(q: &GroupByQuery, name: &str) -> Option<(usize, AggKind)> {
+    let shadowed = q.post_aggregations.iter().any(|p| p.name() == name)
+        || q.dimensions.iter().any(|d| d.output_name == name);
+    let a = q.aggregations.iter().position(|a| a.name() == name)?;
+    (!shadowed).then(|| (a, AggKind::of(&q.aggregations[a])))
 }
 
 /// The groups in answer order: by bucket, the `limitSpec` columns, then every dimension (a
@@ -283,6 +293,15 @@ fn order_groups(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usi
         })
         .collect();
     let width = plan.len();
+    // Value columns read straight from an aggregator's state where that gives the column's number.
+    let direct: Vec<Option<(usize, AggKind)>> = plan
+        .iter()
+        .zip(columns)
+        .map(|(p, c)| match p {
+            Column::Value(_) => plain_aggregator(q, &c.dimension),
+            Column::Dim(..) => None,
+        })
+        .collect();
     let mut states: Vec<AggValue> = Vec::new();
     let mut cells_of = |g: usize, out: &mut Vec<Cell>| {
         let start = out.len();
@@ -300,7 +319,16 @@ fn order_groups(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usi
                 Column::Value(_) => Cell::Num(None),
             }
         }));
-        if plan.iter().any(|c| matches!(c, Column::Value(_))) {
+        let mut rest = false;
+        for (slot, (c, d)) in out[start..].iter_mut().zip(plan.iter().zip(&direct)) {
+            if let Column::Value(_) = c {
+                match d.and_then(|(a, kind)| state_number(kind, &set.state(g, a))) {
+                    Some(v) => *slot = Cell::Num(v),
+                    None => rest = true,
+                }
+            }
+        }
+        if rest {
             set.states_into(g, &mut states);
             let wanted = |name: &str| columns.iter().any(|c| c.dimension == name);
             for_each_result(

@@ -421,7 +421,14 @@ fn random_query(rng: &mut StdRng) -> Value {
                     }
                 }
                 if rng.random_bool(0.6) {
-                    columns.push(json!({"dimension": "rows", "direction": direction(rng)}));
+                    // Mostly the row count; sometimes another of the query's aggregators.
+                    let named: Vec<Value> =
+                        aggs.iter().filter_map(|a| a.get("name").cloned()).collect();
+                    let measure = match named.choose(rng) {
+                        Some(n) if rng.random_bool(0.4) => n.clone(),
+                        _ => json!("rows"),
+                    };
+                    columns.push(json!({"dimension": measure, "direction": direction(rng)}));
                 }
                 let columns = json!(columns);
                 q["limitSpec"] = json!({"type": "default", "limit": rng.random_range(1..15), "offset": rng.random_range(0..3),
