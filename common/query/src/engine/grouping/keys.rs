@@ -157,6 +157,11 @@ impl<'a> VirtualKey<'a> {
                 }
             }
         }
+        // Numeric inputs with nulls would need a lookup per row: no reuse then.
+        let reuse = !self
+            .inputs
+            .iter()
+            .any(|(_, input)| matches!(input, Input::Number { col, .. } if col.nulls().is_some()));
         let mut prev: Option<usize> = None;
         for k in 0..rows.len() {
             let i = rows.get(k);
@@ -170,7 +175,7 @@ impl<'a> VirtualKey<'a> {
                 // Rows are in time order, so neighbours often read the same inputs (the same
                 // second of a timestamp): then the value is the previous row's.
                 None => match prev {
-                    Some(p) if self.same_inputs(i, p) => out[p],
+                    Some(p) if reuse && self.same_inputs(i, p) => out[p],
                     _ => self.row_id(i, b.start)?,
                 },
             };
@@ -179,12 +184,11 @@ impl<'a> VirtualKey<'a> {
         Ok(())
     }
 
-    /// Whether rows `i` and `j` of the block give the expression the same inputs (false when a
-    /// numeric input has nulls, rather than look them up).
+    /// Whether rows `i` and `j` of the block give the expression the same inputs, numeric
+    /// inputs having no nulls.
     fn same_inputs(&self, i: usize, j: usize) -> bool {
         self.inputs.iter().all(|(_, input)| match input {
             Input::Missing => true,
-            Input::Number { col, .. } if col.nulls().is_some() => false,
             Input::Number {
                 is_long: true,
                 longs,
@@ -248,6 +252,14 @@ impl<'a> VirtualKey<'a> {
 }
 
 impl KeySource<'_> {
+    /// Sizes a segment-local id table for `rows` rows (at most 2^20 ids), so that a
+    /// many-valued number column never rehashes; a table of few values leaves the rest untouched.
+    pub(super) fn expect_rows(&mut self, rows: u64) {
+        if let KeySource::Numbers { local, .. } = self {
+            local.reserve(rows.min(1 << 20) as usize);
+        }
+    }
+
     /// Number of distinct ids, when known up front.
     pub(super) fn cardinality(&self) -> Option<u64> {
         match self {
