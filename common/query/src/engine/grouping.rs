@@ -76,8 +76,27 @@ pub fn group_segment(
         cards.push(bucket_card);
     }
     cards.extend(sources.iter().map(KeySource::cardinality));
-    let mut table = GroupTable::new(&cards, selection.count());
     let single_group = !bucketed && sources.is_empty();
+    // A key with a number part hashes the numbers' values themselves, one probe per row,
+    // instead of first giving each value a segment-local id (a probe of its own).
+    let by_value = sources
+        .iter()
+        .any(|s| matches!(s, KeySource::Numbers { .. }))
+        && !sources
+            .iter()
+            .any(|s| matches!(s, KeySource::Strings { multi: true, .. }))
+        && sources.len() < 64;
+    let mut value_parts: Vec<Option<bool>> = vec![None; sources.len()];
+    let nullable = by_value && sources.iter().any(KeySource::nullable_number);
+    let mut table = if by_value {
+        for (v, s) in value_parts.iter_mut().zip(sources.iter_mut()) {
+            *v = s.group_by_value();
+        }
+        // The key's words: the bucket, every part, then which number parts are null.
+        GroupTable::of_words(cards.len() + usize::from(nullable), selection.count())
+    } else {
+        GroupTable::new(&cards, selection.count())
+    };
 
     if single_group {
         table.group(&[]);
@@ -115,6 +134,7 @@ pub fn group_segment(
         let mut pair_rows: Vec<u32> = Vec::with_capacity(BLOCK_ROWS);
         let mut pair_groups: Vec<u32> = Vec::with_capacity(BLOCK_ROWS);
         let mut key: Vec<u32> = vec![0; cards.len()];
+        let mut words: Vec<u64> = vec![0; table.width];
         let any_multi = sources
             .iter()
             .any(|s| matches!(s, KeySource::Strings { multi: true, .. }));
@@ -178,6 +198,29 @@ pub fn group_segment(
             let before = table.len();
             for i in 0..rows.len() {
                 let r = rows.get(i);
+                if by_value {
+                    if bucketed {
+                        words[0] = u64::from(bucket_of_row[r]);
+                    }
+                    let mut nulls = 0u64;
+                    for (k, (p, v)) in parts.iter().zip(&value_parts).enumerate() {
+                        words[offset + k] = match v {
+                            None => u64::from(p.ids[r]),
+                            Some(_) if p.nulls[r] => {
+                                nulls |= 1 << k;
+                                0
+                            }
+                            Some(true) => p.longs[r] as u64,
+                            Some(false) => p.doubles[r].to_bits(),
+                        };
+                    }
+                    if nullable {
+                        words[offset + parts.len()] = nulls;
+                    }
+                    pair_rows.push(r as u32);
+                    pair_groups.push(table.group_words(&words));
+                    continue;
+                }
                 if bucketed {
                     key[0] = bucket_of_row[r];
                 }
@@ -217,11 +260,7 @@ pub fn group_segment(
     let mut kept: Vec<usize> = table.used();
     if let Some(prune) = &plan.prune {
         let bucket_of = |g: usize| {
-            if bucketed {
-                table.keys[g * table.width]
-            } else {
-                0
-            }
+            if bucketed { table.part(g, 0) as u32 } else { 0 }
         };
         // One scratch state row, refreshed per group where the score reads it.
         let mut scratch: Vec<AggValue> = match kept.first() {
@@ -255,28 +294,42 @@ pub fn group_segment(
     // Each key part's values for the ids the kept groups use, as cells of the output's pool.
     let offset = usize::from(bucketed);
     let mut out = GroupSet::with_capacity(sources.len(), aggs.len(), kept.len());
-    let mut lookups: Vec<IdLookup> = Vec::with_capacity(sources.len());
+    let mut lookups: Vec<Option<IdLookup>> = Vec::with_capacity(sources.len());
     for (d, src) in sources.iter().enumerate() {
+        if value_parts[d].is_some() {
+            lookups.push(None);
+            continue;
+        }
         let mut ids: Vec<u32> = kept
             .iter()
-            .map(|g| table.keys[g * table.width + offset + d])
+            .map(|g| table.part(*g, offset + d) as u32)
             .collect();
         ids.sort_unstable();
         ids.dedup();
         let values = resolve(src, &ids)?;
         let cells: Vec<Key> = values.iter().map(|v| out.key_of(v)).collect();
-        lookups.push(IdLookup::new(ids, cells));
+        lookups.push(Some(IdLookup::new(ids, cells)));
     }
     let mut key: Vec<Key> = vec![Key::Null; sources.len()];
     for g in kept {
-        let base = g * table.width;
         let bucket = if bucketed {
-            bucket_starts[table.keys[base] as usize]
+            bucket_starts[table.part(g, 0) as usize]
         } else {
             eddy_types::time::MIN_INSTANT
         };
+        let nulls = if nullable {
+            table.part(g, offset + sources.len())
+        } else {
+            0
+        };
         for (d, lookup) in lookups.iter().enumerate() {
-            key[d] = lookup.get(table.keys[base + offset + d]);
+            let word = table.part(g, offset + d);
+            key[d] = match (lookup, value_parts[d]) {
+                (Some(lookup), _) => lookup.get(word as u32),
+                (None, _) if nulls & (1 << d) != 0 => Key::Null,
+                (None, Some(false)) => Key::Double(word),
+                (None, _) => Key::Long(word as i64),
+            };
         }
         out.push(bucket, &key, aggs.iter().map(|a| a.value(g)));
     }

@@ -376,7 +376,7 @@ fn random_query(rng: &mut StdRng) -> Value {
             };
             let mut dims: Vec<Value> = Vec::new();
             for _ in 0..rng.random_range(0..3) {
-                let d: &str = ["s1", "s2", "m", "l", "l2"].choose(rng).unwrap();
+                let d: &str = ["s1", "s2", "m", "l", "l2", "d"].choose(rng).unwrap();
                 if !dims.iter().any(|x| x == d) {
                     dims.push(json!(d));
                 }

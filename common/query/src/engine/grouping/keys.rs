@@ -22,12 +22,14 @@ pub(super) enum KeySource<'a> {
         multi: bool,
     },
     Indexed(&'a dyn LongIndex),
-    /// Numbers given segment-local ids (0 = null).
+    /// Numbers given segment-local ids (0 = null), or grouped by their values themselves
+    /// when `by_value` (then only the block's values and nulls are loaded).
     Numbers {
         col: &'a dyn NumericColumn,
         is_long: bool,
         local: HashMap<u64, u32>,
         values: Vec<Option<u64>>,
+        by_value: bool,
     },
     /// A virtual column's values, computed per row and given segment-local ids (0 = null).
     Virtual(Box<VirtualKey<'a>>),
@@ -255,9 +257,33 @@ impl KeySource<'_> {
     /// Sizes a segment-local id table for `rows` rows (at most 2^20 ids), so that a
     /// many-valued number column never rehashes; a table of few values leaves the rest untouched.
     pub(super) fn expect_rows(&mut self, rows: u64) {
-        if let KeySource::Numbers { local, .. } = self {
+        if let KeySource::Numbers {
+            local,
+            by_value: false,
+            ..
+        } = self
+        {
             local.reserve(rows.min(1 << 20) as usize);
         }
+    }
+
+    /// Groups a number part by its values: `Some(is_long)` for a number part, which then
+    /// loads only values and nulls; `None` for other parts, which keep their ids.
+    pub(super) fn group_by_value(&mut self) -> Option<bool> {
+        match self {
+            KeySource::Numbers {
+                is_long, by_value, ..
+            } => {
+                *by_value = true;
+                Some(*is_long)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this is a number part whose column has nulls in the segment.
+    pub(super) fn nullable_number(&self) -> bool {
+        matches!(self, KeySource::Numbers { col, .. } if col.nulls().is_some())
     }
 
     /// Number of distinct ids, when known up front.
@@ -285,6 +311,7 @@ pub(super) fn open_key<'a>(
             is_long: true,
             local: HashMap::new(),
             values: vec![None],
+            by_value: false,
         };
     }
     match segment.column(name) {
@@ -300,6 +327,7 @@ pub(super) fn open_key<'a>(
                 is_long: col.kind() == eddy_segment::codec::numeric::NumKind::Long,
                 local: HashMap::new(),
                 values: vec![None],
+                by_value: false,
             },
         },
     }
@@ -350,6 +378,7 @@ impl PartIds {
                 is_long,
                 local,
                 values,
+                by_value,
             } => {
                 if *is_long {
                     col.read_i64(b.index, &mut self.longs)?;
@@ -361,6 +390,9 @@ impl PartIds {
                     for r in nb.range(b.start as u32..(b.start + b.len) as u32) {
                         self.nulls[r as usize - b.start] = true;
                     }
+                }
+                if *by_value {
+                    return Ok(());
                 }
                 for k in 0..rows.len() {
                     let i = rows.get(k);

@@ -1,5 +1,7 @@
 //! The group table: composite keys of small per-part ids to dense group numbers.
 
+use std::hash::BuildHasher;
+
 use super::DENSE_LIMIT;
 
 pub(super) enum Table {
@@ -9,6 +11,9 @@ pub(super) enum Table {
     Dense(Vec<u32>),
     Hash(hashbrown::HashMap<u64, u32>),
     Wide(hashbrown::HashMap<Vec<u32>, u32>),
+    /// Keys of 64-bit words (a number's value bits, another part's id), found by their hash;
+    /// each group's words are in `words`.
+    Words(hashbrown::HashTable<u32>),
 }
 
 /// Maps composite keys to group numbers and remembers each group's key parts.
@@ -18,6 +23,9 @@ pub(super) struct GroupTable {
     pub(super) bits: Vec<u32>,
     /// Key parts of every group, `width` per group.
     pub(super) keys: Vec<u32>,
+    /// Key words of every group, `width` per group (the `Words` table only).
+    words: Vec<u64>,
+    hasher: hashbrown::DefaultHashBuilder,
     pub(super) width: usize,
     pub(super) count: usize,
 }
@@ -44,6 +52,8 @@ impl GroupTable {
                 strides,
                 bits,
                 keys: (0..p as u32).collect(),
+                words: Vec::new(),
+                hasher: Default::default(),
                 width,
                 count: p as usize,
             };
@@ -57,6 +67,8 @@ impl GroupTable {
                 strides,
                 bits,
                 keys: Vec::new(),
+                words: Vec::new(),
+                hasher: Default::default(),
                 width,
                 count: 0,
             };
@@ -75,9 +87,64 @@ impl GroupTable {
             strides,
             bits,
             keys: Vec::new(),
+            words: Vec::new(),
+            hasher: Default::default(),
             width,
             count: 0,
         }
+    }
+
+    /// A table for keys of `width` 64-bit words, sized like a hash table of [`GroupTable::new`].
+    pub(super) fn of_words(width: usize, rows: u64) -> Self {
+        let room = rows.min(1 << 20) as usize;
+        GroupTable {
+            table: Table::Words(hashbrown::HashTable::with_capacity(room)),
+            strides: Vec::new(),
+            bits: Vec::new(),
+            keys: Vec::new(),
+            words: Vec::with_capacity(room * width),
+            hasher: Default::default(),
+            width,
+            count: 0,
+        }
+    }
+
+    /// Key part `i` of group `g`: a word of a `Words` table, else an id.
+    #[inline]
+    pub(super) fn part(&self, g: usize, i: usize) -> u64 {
+        match self.table {
+            Table::Words(_) => self.words[g * self.width + i],
+            _ => u64::from(self.keys[g * self.width + i]),
+        }
+    }
+
+    /// The group of the key `words` in a `Words` table, creating it if new.
+    #[inline]
+    pub(super) fn group_words(&mut self, key: &[u64]) -> u32 {
+        let GroupTable {
+            table: Table::Words(table),
+            words,
+            hasher,
+            width,
+            count,
+            ..
+        } = self
+        else {
+            unreachable!("group_words is only called on a table of words")
+        };
+        let width = *width;
+        let h = hasher.hash_one(key);
+        let at = |g: u32| &words[g as usize * width..][..width];
+        if let Some(&g) = table.find(h, |&g| at(g) == key) {
+            return g;
+        }
+        let g = *count as u32;
+        table.insert_unique(h, g, |&g| {
+            hasher.hash_one(&words[g as usize * width..][..width])
+        });
+        words.extend_from_slice(key);
+        *count += 1;
+        g
     }
 
     pub(super) fn len(&self) -> usize {
@@ -126,6 +193,7 @@ impl GroupTable {
                 });
                 (g, created)
             }
+            Table::Words(_) => unreachable!("a table of words groups with group_words"),
             Table::Wide(map) => match map.get(parts) {
                 Some(g) => (*g, false),
                 None => {
