@@ -61,9 +61,6 @@ pub fn group_segment(
         .iter()
         .map(|d| open_key(segment, &d.dimension, plan.virtuals))
         .collect();
-    for s in &mut sources {
-        s.expect_rows(selection.count());
-    }
     let mut bucket_starts: Vec<i64> = Vec::new();
     let mut bucket_ids: HashMap<i64, u32> = HashMap::new();
     let bucket_card = if bucketed {
@@ -97,6 +94,9 @@ pub fn group_segment(
     } else {
         GroupTable::new(&cards, selection.count())
     };
+    for s in &mut sources {
+        s.expect_rows(selection.count());
+    }
 
     if single_group {
         table.group(&[]);
