@@ -96,7 +96,7 @@ impl Partitioned {
 
     /// Folds every spread's partitions, partition by partition in parallel on the current
     /// rayon pool. Groups come out in partition order.
-    pub fn finish(kinds: &[AggKind], spreads: Vec<Partitioned>) -> GroupedPartial {
+    pub fn finish(kinds: &[AggKind], mut spreads: Vec<Partitioned>) -> GroupedPartial {
         let covered = spreads.iter().flat_map(|s| s.covered.iter().copied());
         let covered = eddy_types::interval::condense(covered.collect());
         let shapes: Vec<(usize, usize)> = spreads.iter().filter_map(|s| s.shape).collect();
@@ -107,12 +107,10 @@ impl Partitioned {
             };
         };
         let bits = spreads[0].bits;
-        if shapes.iter().any(|s| *s != (width, states)) || spreads.iter().any(|s| s.bits != bits) {
+        let fits = |s: &Partitioned| s.bits == bits && s.shape.is_none_or(|x| x == (width, states));
+        if !spreads.iter().all(fits) {
             tracing::error!("partial groups of different shapes cannot merge; keeping the first");
-            return GroupedPartial {
-                groups: GroupSet::default(),
-                covered,
-            };
+            spreads.retain(fits);
         }
         // By partition, each spread's groups for it.
         let mut by_partition: Vec<Vec<(GroupSet, Vec<u64>)>> =
