@@ -139,13 +139,10 @@ pub fn merge_segments<I>(query: &Query, segments: usize, parts: I) -> Result<Par
 where
     I: ParallelIterator<Item = Result<Partial, QueryError>>,
 {
-    let kinds: Option<Vec<AggKind>> = match query {
-        Query::Timeseries(q) => Some(&q.aggregations),
-        Query::TopN(q) => Some(&q.aggregations),
-        Query::GroupBy(q) => Some(&q.aggregations),
+    let kinds = match Merging::new(query) {
+        Merging::Grouped(m) => Some(m.kinds().to_vec()),
         _ => None,
-    }
-    .map(|aggs| aggs.iter().map(AggKind::of).collect());
+    };
     let shared = Shared {
         query,
         kinds,
@@ -246,9 +243,9 @@ impl Fold {
                 }
                 *seen += 1;
                 merging.add(part)?;
-                let (Some(_), true) = (&shared.kinds, *groups >= PARTITION_MIN_GROUPS) else {
+                if shared.kinds.is_none() || *groups < PARTITION_MIN_GROUPS {
                     return Ok(());
-                };
+                }
                 // As many groups again per segment still to come, at most.
                 let expected = groups.saturating_mul(shared.segments) / *seen;
                 let bits = *shared.bits.get_or_init(|| Partitioned::bits_for(expected));

@@ -263,6 +263,11 @@ impl GroupMerger {
         }
     }
 
+    /// The kinds of the aggregators whose states it merges.
+    pub fn kinds(&self) -> &[AggKind] {
+        &self.kinds
+    }
+
     pub fn absorb(&mut self, part: GroupedPartial) {
         self.covered.extend(part.covered);
         if self.set.is_empty() {

@@ -76,12 +76,13 @@ pub fn group_segment(
     let single_group = !bucketed && sources.is_empty();
     // A key with a number part hashes the numbers' values themselves, one probe per row,
     // instead of first giving each value a segment-local id (a probe of its own).
+    let any_multi = sources
+        .iter()
+        .any(|s| matches!(s, KeySource::Strings { multi: true, .. }));
     let by_value = sources
         .iter()
         .any(|s| matches!(s, KeySource::Numbers { .. }))
-        && !sources
-            .iter()
-            .any(|s| matches!(s, KeySource::Strings { multi: true, .. }))
+        && !any_multi
         && sources.len() < 64;
     let mut value_parts: Vec<Option<bool>> = vec![None; sources.len()];
     let nullable = by_value && sources.iter().any(KeySource::nullable_number);
@@ -135,9 +136,6 @@ pub fn group_segment(
         let mut pair_groups: Vec<u32> = Vec::with_capacity(BLOCK_ROWS);
         let mut key: Vec<u32> = vec![0; cards.len()];
         let mut words: Vec<u64> = vec![0; table.width];
-        let any_multi = sources
-            .iter()
-            .any(|s| matches!(s, KeySource::Strings { multi: true, .. }));
         let identity = matches!(table.table, Table::Identity(_))
             && !any_multi
             && !bucketed

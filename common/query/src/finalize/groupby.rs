@@ -229,17 +229,21 @@ fn cut_by_aggregate(
     let Some(cut) = cut else {
         return groups;
     };
+    not_behind(&cut, n).into_iter().map(|i| groups[i]).collect()
+}
+
+/// Positions (in order) of the `cut` entries not behind the `n`-th smallest by bucket, then
+/// number: the n best and every entry tied with the n-th.
+fn not_behind(cut: &[(i64, f64)], n: usize) -> Vec<usize> {
     let by_cut = |i: &usize, j: &usize| {
         let (x, y) = (cut[*i], cut[*j]);
         x.0.cmp(&y.0).then(x.1.total_cmp(&y.1))
     };
-    let mut order: Vec<usize> = (0..groups.len()).collect();
+    let mut order: Vec<usize> = (0..cut.len()).collect();
     order.select_nth_unstable_by(n - 1, by_cut);
     let pivot = order[n - 1];
-    groups
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, g)| (by_cut(&i, &pivot) != Ordering::Greater).then_some(g))
+    (0..cut.len())
+        .filter(|i| by_cut(i, &pivot) != Ordering::Greater)
         .collect()
 }
 
@@ -374,13 +378,7 @@ fn order_groups(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usi
             })
             .collect();
         if let Some(cut) = cut {
-            let by_cut = |i: &usize, j: &usize| {
-                let (a, b) = (cut[*i], cut[*j]);
-                a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
-            };
-            order.select_nth_unstable_by(n - 1, by_cut);
-            let pivot = order[n - 1];
-            order.retain(|i| by_cut(i, &pivot) != Ordering::Greater);
+            order = not_behind(&cut, n);
         }
     }
     let cmp = |&i: &usize, &j: &usize| -> Ordering {
