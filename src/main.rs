@@ -112,8 +112,11 @@ enum TopicsAction {
 /// Large queries allocate and free gigabytes of group arrays. By default mimalloc hands freed
 /// memory back to the OS within milliseconds, so the next query faults it in again and the
 /// kernel zeroes it page by page (a third of the time of a 10M-group query here). Freed memory
-/// stays 10 s for reuse instead (whole arenas ten times that, by mimalloc's default
-/// multiplier), and no explicit large OS pages are used; the `MIMALLOC_PURGE_DELAY` and
+/// stays 10 s for reuse instead, and no explicit large OS pages are used (mimalloc v3 returns
+/// free memory in sweeps: the first free after a sweep sets the next one 10 s later, and a
+/// sweep returns everything free then, also what was freed a moment before; a minute's delay
+/// kept a busy node from re-faulting its working set, but measured within noise on the
+/// ClickBench group-bys, so the shorter delay stays); the `MIMALLOC_PURGE_DELAY` and
 /// `MIMALLOC_ALLOW_LARGE_OS_PAGES` variables still override this. mimalloc still advises
 /// transparent huge pages for its arenas (the kernel then zeroes 2 MiB at a first touch);
 /// `MIMALLOC_ALLOW_THP=0` turns that off for the process, which measured within noise for

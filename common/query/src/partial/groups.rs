@@ -418,7 +418,11 @@ impl GroupSet {
 
     /// Moves every group of `other` in after these; no key of `other` may be here already.
     pub(super) fn append(&mut self, mut other: GroupSet) {
-        if self.is_empty() && self.strings.is_empty() {
+        // Taking `other` whole is free unless room was reserved here for more.
+        if self.is_empty()
+            && self.strings.is_empty()
+            && self.buckets.capacity() <= other.buckets.capacity()
+        {
             *self = other;
             return;
         }
@@ -484,6 +488,37 @@ mod tests {
             vec![rows[2].clone(), rows[0].clone()]
         );
         assert_eq!(set.into_rows(), rows);
+    }
+
+    #[test]
+    fn appending_into_reserved_room_keeps_it() {
+        let part = |b: i64| {
+            GroupSet::from_rows(vec![row(
+                b,
+                &[KeyValue::Str(format!("k{b}"))],
+                vec![AggValue::Long(Some(b))],
+            )])
+        };
+        // Room reserved for all parts: the first part is copied in, not taken whole (which
+        // would drop the room and make every later part grow the arrays again).
+        let mut all = GroupSet::with_capacity(1, 1, 1000);
+        for b in 0..3 {
+            all.append(part(b));
+        }
+        assert!(all.buckets.capacity() >= 1000);
+        assert_eq!(all.len(), 3);
+        assert_eq!(
+            all.row(2),
+            row(
+                2,
+                &[KeyValue::Str("k2".into())],
+                vec![AggValue::Long(Some(2))]
+            )
+        );
+        // No room reserved: the first part is taken as it is.
+        let mut taken = GroupSet::new(1, 1);
+        taken.append(part(7));
+        assert_eq!(taken.into_rows(), part(7).into_rows());
     }
 
     #[test]
