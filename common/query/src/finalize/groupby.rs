@@ -3,6 +3,7 @@
 
 use std::cmp::Ordering;
 
+use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use eddy_types::spec::StringComparator;
@@ -202,34 +203,25 @@ fn compare_parts(set: &GroupSet, a: Key, b: Key, ordering: Option<StringComparat
 /// When a limit orders first by an aggregator's number (`ORDER BY COUNT(*) DESC LIMIT 10`), the
 /// groups not behind the `wanted`-th best by the bucket and that number, read straight from the
 /// states (ties included, so the full order below still decides among them). Millions of groups
-/// then never have their result columns computed. Other orders keep every group.
+/// then never have their result columns computed. `None` for other orders (nothing cut).
 fn cut_by_aggregate(
     q: &GroupByQuery,
     set: &GroupSet,
-    groups: Vec<usize>,
+    groups: &[usize],
     wanted: Option<usize>,
-) -> Vec<usize> {
-    let Some(first) = q.limit_spec.as_ref().and_then(|l| l.columns.first()) else {
-        return groups;
-    };
-    let Some(n) = wanted.filter(|n| *n > 0 && *n < groups.len()) else {
-        return groups;
-    };
-    let Some((a, kind)) = plain_aggregator(q, &first.dimension) else {
-        return groups;
-    };
+) -> Option<Vec<usize>> {
+    let first = q.limit_spec.as_ref()?.columns.first()?;
+    let n = wanted.filter(|n| *n > 0 && *n < groups.len())?;
+    let (a, kind) = plain_aggregator(q, &first.dimension)?;
     let descending = first.direction == SortDirection::Descending;
-    let cut: Option<Vec<(i64, f64)>> = groups
+    let cut: Vec<(i64, f64)> = groups
         .iter()
         .map(|&g| {
             let v = state_number(kind, &set.state(g, a))??;
             Some((set.bucket(g), if descending { -v } else { v }))
         })
-        .collect();
-    let Some(cut) = cut else {
-        return groups;
-    };
-    not_behind(&cut, n).into_iter().map(|i| groups[i]).collect()
+        .collect::<Option<_>>()?;
+    Some(not_behind(&cut, n).into_iter().map(|i| groups[i]).collect())
 }
 
 /// Positions (in order) of the `cut` entries not behind the `n`-th smallest by bucket, then
@@ -271,13 +263,43 @@ fn plain_aggregator(q: &GroupByQuery, name: &str) -> Option<(usize, AggKind)> {
 /// The groups in answer order: by bucket, the `limitSpec` columns, then every dimension (a
 /// total order: no two groups share a bucket and key). With a limit only the first
 /// `offset + limit` are returned: they are selected first, then ordered.
+/// Groups per piece of an ordering split over the query threads.
+const ORDER_PIECE: usize = 1 << 16;
+
+/// The groups in `limitSpec` order, only the first `offset + limit` when there is a limit.
+/// Many groups with a small limit are ordered in pieces in parallel first: each piece keeps
+/// its own first `offset + limit`, which hold every group the whole order could return, and
+/// the kept groups of all pieces are then ordered together.
 fn order_groups(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usize> {
+    let threads = rayon::current_num_threads();
+    match wanted(q) {
+        Some(n) if threads > 1 && n < ORDER_PIECE / 4 && groups.len() >= 2 * ORDER_PIECE => {
+            let piece = groups.len().div_ceil(threads * 4).max(ORDER_PIECE);
+            let kept: Vec<usize> = groups
+                .par_chunks(piece)
+                .flat_map_iter(|part| order_all(q, set, part.to_vec()))
+                .collect();
+            order_all(q, set, kept)
+        }
+        _ => order_all(q, set, groups),
+    }
+}
+
+/// How many groups the ordering must give: `offset + limit`, if there is a limit.
+fn wanted(q: &GroupByQuery) -> Option<usize> {
+    let spec = q.limit_spec.as_ref()?;
+    let offset = spec.offset.unwrap_or(0);
+    spec.limit.map(|limit| limit.saturating_add(offset))
+}
+
+fn order_all(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usize> {
     let spec = q.limit_spec.as_ref();
     let columns = spec.map(|l| l.columns.as_slice()).unwrap_or(&[]);
-    let wanted = spec
-        .and_then(|l| l.limit)
-        .map(|limit| limit.saturating_add(spec.and_then(|l| l.offset).unwrap_or(0)));
-    let groups = cut_by_aggregate(q, set, groups, wanted);
+    let wanted = wanted(q);
+    let (groups, cut) = match cut_by_aggregate(q, set, &groups, wanted) {
+        Some(kept) => (kept, true),
+        None => (groups, false),
+    };
     let dim_orderings: Vec<Option<StringComparator>> = q
         .dimensions
         .iter()
@@ -363,6 +385,7 @@ fn order_groups(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usi
         && n > 0
         && n < order.len()
         && width > 0
+        && !cut
     {
         // A cheap first cut on the bucket and the first column's number (when every group has
         // one): the n-th best by that number is found over a compact array, and only groups
@@ -420,3 +443,6 @@ fn order_groups(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usi
     }
     order.into_iter().map(|i| groups[i]).collect()
 }
+
+#[cfg(test)]
+mod tests;
