@@ -15,6 +15,7 @@ pub mod dump;
 pub mod error;
 pub mod file;
 pub mod format;
+pub mod hint;
 pub mod hll;
 pub mod incremental;
 pub mod input;

@@ -3,7 +3,9 @@
 //! Each key part is a small integer per row: the time bucket's ordinal, a dictionary id for
 //! string and indexed long dimensions, or a segment-local id for other numeric dimensions. Parts
 //! combine into one composite number that indexes a dense table when the key space is small and
-//! a hash table otherwise. Strings are looked up only for the groups that are returned.
+//! a hash table otherwise, probed a block of rows at a time. A key with a number part, or whose
+//! ids do not pack into 64 bits, is hashed as a row of 64-bit words instead. Strings are looked
+//! up only for the groups that are returned.
 
 use std::collections::HashMap;
 
@@ -18,10 +20,12 @@ use crate::model::virtuals::VirtualColumn;
 use crate::partial::{AggValue, GroupSet, Key};
 
 mod keys;
+mod packed;
 mod table;
 
 use keys::{KeySource, PartIds, open_key, resolve};
-use table::{GroupTable, Table};
+use packed::pack_keys;
+use table::{GroupTable, Table, packs};
 
 const DENSE_LIMIT: u64 = 1 << 20;
 
@@ -75,13 +79,15 @@ pub fn group_segment(
     cards.extend(sources.iter().map(KeySource::cardinality));
     let single_group = !bucketed && sources.is_empty();
     // A key with a number part hashes the numbers' values themselves, one probe per row,
-    // instead of first giving each value a segment-local id (a probe of its own).
+    // instead of first giving each value a segment-local id (a probe of its own). A key whose
+    // ids do not pack into 64 bits is also a key of words (one word per part).
     let any_multi = sources
         .iter()
         .any(|s| matches!(s, KeySource::Strings { multi: true, .. }));
-    let by_value = sources
+    let by_value = (sources
         .iter()
         .any(|s| matches!(s, KeySource::Numbers { .. }))
+        || !packs(&cards))
         && !any_multi
         && sources.len() < 64;
     let mut value_parts: Vec<Option<bool>> = vec![None; sources.len()];
@@ -136,6 +142,7 @@ pub fn group_segment(
         let mut pair_groups: Vec<u32> = Vec::with_capacity(BLOCK_ROWS);
         let mut key: Vec<u32> = vec![0; cards.len()];
         let mut words: Vec<u64> = vec![0; table.width];
+        let mut packed_keys: Vec<u64> = Vec::new();
         let identity = matches!(table.table, Table::Identity(_))
             && !any_multi
             && !bucketed
@@ -194,52 +201,65 @@ pub fn group_segment(
             pair_groups.clear();
             let offset = usize::from(bucketed);
             let before = table.len();
-            for i in 0..rows.len() {
-                let r = rows.get(i);
-                if by_value {
+            let packed = !by_value && !any_multi && matches!(table.table, Table::Hash(_));
+            if packed {
+                pack_keys(
+                    &parts,
+                    &table.bits,
+                    bucketed.then_some(&bucket_of_row[..]),
+                    rows,
+                    &mut packed_keys,
+                );
+                pair_rows.extend((0..rows.len()).map(|i| rows.get(i) as u32));
+                table.group_packed(&packed_keys, &mut pair_groups);
+            } else {
+                for i in 0..rows.len() {
+                    let r = rows.get(i);
+                    if by_value {
+                        if bucketed {
+                            words[0] = u64::from(bucket_of_row[r]);
+                        }
+                        let mut nulls = 0u64;
+                        for (k, (p, v)) in parts.iter().zip(&value_parts).enumerate() {
+                            words[offset + k] = match v {
+                                None => u64::from(p.ids[r]),
+                                Some(_) if p.nulls[r] => {
+                                    nulls |= 1 << k;
+                                    0
+                                }
+                                Some(true) => p.longs[r] as u64,
+                                Some(false) => p.doubles[r].to_bits(),
+                            };
+                        }
+                        if nullable {
+                            words[offset + parts.len()] = nulls;
+                        }
+                        pair_rows.push(r as u32);
+                        pair_groups.push(table.group_words(&words));
+                        continue;
+                    }
                     if bucketed {
-                        words[0] = u64::from(bucket_of_row[r]);
+                        key[0] = bucket_of_row[r];
                     }
-                    let mut nulls = 0u64;
-                    for (k, (p, v)) in parts.iter().zip(&value_parts).enumerate() {
-                        words[offset + k] = match v {
-                            None => u64::from(p.ids[r]),
-                            Some(_) if p.nulls[r] => {
-                                nulls |= 1 << k;
-                                0
-                            }
-                            Some(true) => p.longs[r] as u64,
-                            Some(false) => p.doubles[r].to_bits(),
-                        };
+                    if !any_multi {
+                        for (k, p) in parts.iter().enumerate() {
+                            key[offset + k] = p.ids[r];
+                        }
+                        let (g, _) = table.group(&key);
+                        pair_rows.push(r as u32);
+                        pair_groups.push(g);
+                    } else {
+                        expand(
+                            &parts,
+                            r,
+                            offset,
+                            0,
+                            &mut key,
+                            &mut table,
+                            &mut pair_rows,
+                            &mut pair_groups,
+                        );
                     }
-                    if nullable {
-                        words[offset + parts.len()] = nulls;
-                    }
-                    pair_rows.push(r as u32);
-                    pair_groups.push(table.group_words(&words));
-                    continue;
-                }
-                if bucketed {
-                    key[0] = bucket_of_row[r];
-                }
-                if !any_multi {
-                    for (k, p) in parts.iter().enumerate() {
-                        key[offset + k] = p.ids[r];
-                    }
-                    let (g, _) = table.group(&key);
-                    pair_rows.push(r as u32);
-                    pair_groups.push(g);
-                } else {
-                    expand(
-                        &parts,
-                        r,
-                        offset,
-                        0,
-                        &mut key,
-                        &mut table,
-                        &mut pair_rows,
-                        &mut pair_groups,
-                    );
                 }
             }
             if table.len() != before {

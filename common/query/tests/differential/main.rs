@@ -386,8 +386,14 @@ fn random_query(rng: &mut StdRng) -> Value {
             }
             if rng.random_bool(0.3) {
                 q["virtualColumns"] = virtuals();
-                let v: &str = ["vh", "vl"].choose(rng).unwrap();
-                dims.push(json!({"type": "default", "dimension": v, "outputName": v, "outputType": "LONG"}));
+                // Both virtual columns (32 bits of ids each, as their cardinality is unknown)
+                // with another part make a key that does not pack into 64 bits.
+                let both = rng.random_bool(0.4);
+                for v in ["vh", "vl"] {
+                    if both || rng.random_bool(0.5) {
+                        dims.push(json!({"type": "default", "dimension": v, "outputName": v, "outputType": "LONG"}));
+                    }
+                }
             }
             let mut aggs = aggs.clone();
             if rng.random_bool(0.3) {

@@ -4,6 +4,8 @@
 //! bytes behind it, so the lookups of one row's dimensions wait for memory together instead of
 //! one after the other (with a million-row index most of them miss the caches).
 
+use crate::hint::prefetch;
+
 /// A slot: the high half of the value's hash, its dictionary id (0: empty, as id 0 is null
 /// and never in the table) and where the value is in the dictionary's arena.
 #[derive(Clone, Copy, Default)]
@@ -103,7 +105,7 @@ impl IdTable {
     /// Asks the CPU to fetch the slot `hash` is first probed at.
     pub fn prefetch_slot(&self, hash: u64) {
         if !self.slots.is_empty() {
-            prefetch(self.slots.as_ptr().wrapping_add(self.home(hash)).cast());
+            prefetch(self.slots.as_ptr().wrapping_add(self.home(hash)));
         }
     }
 
@@ -117,18 +119,6 @@ impl IdTable {
             prefetch(arena.as_ptr().wrapping_add(s.start as usize));
         }
     }
-}
-
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it never faults and reads nothing into the program,
-    // whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 #[cfg(test)]

@@ -3,17 +3,32 @@
 use std::hash::BuildHasher;
 
 use super::DENSE_LIMIT;
+use super::packed::PackedSlots;
 
 pub(super) enum Table {
     /// One key part with a known cardinality: the group is the part's id. Every id has a
     /// group from the start; `seen` marks those that met a row.
     Identity(Vec<bool>),
     Dense(Vec<u32>),
-    Hash(hashbrown::HashMap<u64, u32>),
+    /// Keys of all parts packed into 64 bits, found a block at a time.
+    Hash(PackedSlots),
     Wide(hashbrown::HashMap<Vec<u32>, u32>),
     /// Keys of 64-bit words (a number's value bits, another part's id), found by their hash;
     /// each group's words are in `words`.
     Words(hashbrown::HashTable<u32>),
+}
+
+/// Bits of each key part's ids: enough for its cardinality, 32 when that is unknown.
+fn part_bits(cards: &[Option<u64>]) -> Vec<u32> {
+    cards
+        .iter()
+        .map(|c| c.map_or(32, |c| 64 - c.max(1).saturating_sub(1).leading_zeros()))
+        .collect()
+}
+
+/// Whether the ids of parts of these cardinalities pack into one 64-bit key.
+pub(super) fn packs(cards: &[Option<u64>]) -> bool {
+    part_bits(cards).iter().sum::<u32>() <= 64
 }
 
 /// Maps composite keys to group numbers and remembers each group's key parts.
@@ -38,10 +53,7 @@ impl GroupTable {
         let product = cards
             .iter()
             .try_fold(1u64, |acc, c| c.and_then(|c| acc.checked_mul(c.max(1))));
-        let bits: Vec<u32> = cards
-            .iter()
-            .map(|c| c.map_or(32, |c| 64 - c.max(1).saturating_sub(1).leading_zeros()))
-            .collect();
+        let bits = part_bits(cards);
         let mut strides = vec![1u64; width];
         if let (1, Some(p)) = (
             width,
@@ -78,7 +90,7 @@ impl GroupTable {
         // rehashes; a table of few groups leaves the rest of it untouched.
         let room = rows.min(product.unwrap_or(u64::MAX)).min(1 << 20) as usize;
         let table = if total_bits <= 64 {
-            Table::Hash(hashbrown::HashMap::with_capacity(room))
+            Table::Hash(PackedSlots::for_groups(room))
         } else {
             Table::Wide(hashbrown::HashMap::with_capacity(room))
         };
@@ -147,6 +159,30 @@ impl GroupTable {
         g
     }
 
+    /// Appends to `out` the group of each key of `packed` (as [`pack_keys`](super::packed::pack_keys)
+    /// packs them) in a `Hash` table, creating the new ones.
+    pub(super) fn group_packed(&mut self, packed: &[u64], out: &mut Vec<u32>) {
+        let GroupTable {
+            table: Table::Hash(slots),
+            keys,
+            bits,
+            count,
+            ..
+        } = self
+        else {
+            unreachable!("group_packed is only called on a hash table")
+        };
+        let next = slots.group_block(packed, *count as u32, out, |mut key| {
+            let start = keys.len();
+            keys.resize(start + bits.len(), 0);
+            for (part, b) in keys[start..].iter_mut().zip(bits.iter()).rev() {
+                *part = (key & ((1u64 << b) - 1)) as u32;
+                key = key.checked_shr(*b).unwrap_or(0);
+            }
+        });
+        *count = next as usize;
+    }
+
     pub(super) fn len(&self) -> usize {
         self.count
     }
@@ -181,17 +217,12 @@ impl GroupTable {
                     (map[slot], false)
                 }
             }
-            Table::Hash(map) => {
+            Table::Hash(slots) => {
                 let mut key = 0u64;
                 for (p, b) in parts.iter().zip(&self.bits) {
                     key = (key << b) | u64::from(*p);
                 }
-                let mut created = false;
-                let g = *map.entry(key).or_insert_with(|| {
-                    created = true;
-                    next
-                });
-                (g, created)
+                slots.group(key, next)
             }
             Table::Words(_) => unreachable!("a table of words groups with group_words"),
             Table::Wide(map) => match map.get(parts) {
