@@ -260,9 +260,6 @@ fn plain_aggregator(q: &GroupByQuery, name: &str) -> Option<(usize, AggKind)> {
     (!shadowed).then(|| (a, AggKind::of(&q.aggregations[a])))
 }
 
-/// The groups in answer order: by bucket, the `limitSpec` columns, then every dimension (a
-/// total order: no two groups share a bucket and key). With a limit only the first
-/// `offset + limit` are returned: they are selected first, then ordered.
 /// Groups per piece of an ordering split over the query threads.
 const ORDER_PIECE: usize = 1 << 16;
 
@@ -292,6 +289,9 @@ fn wanted(q: &GroupByQuery) -> Option<usize> {
     spec.limit.map(|limit| limit.saturating_add(offset))
 }
 
+/// The groups in answer order: by bucket, the `limitSpec` columns, then every dimension (a
+/// total order: no two groups share a bucket and key). With a limit only the first
+/// `offset + limit` are returned: they are selected first, then ordered.
 fn order_all(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usize> {
     let spec = q.limit_spec.as_ref();
     let columns = spec.map(|l| l.columns.as_slice()).unwrap_or(&[]);

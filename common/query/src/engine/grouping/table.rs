@@ -159,8 +159,8 @@ impl GroupTable {
         g
     }
 
-    /// Appends to `out` the group of each key of `packed` (as [`pack_keys`](super::packed::pack_keys)
-    /// packs them) in a `Hash` table, creating the new ones.
+    /// Appends to `out` the group of each key of `packed` in a `Hash` table, creating the new
+    /// ones; the keys are packed as [`pack_keys`](super::packed::pack_keys) packs them.
     pub(super) fn group_packed(&mut self, packed: &[u64], out: &mut Vec<u32>) {
         let GroupTable {
             table: Table::Hash(slots),
