@@ -377,15 +377,40 @@ impl Broker {
     ) -> Result<Vec<Partial>, QueryError> {
         let mut partials: Vec<Partial> = Vec::new();
         let mut done: HashSet<SegmentId> = HashSet::new();
+        let mut missing: Vec<SegmentId> = Vec::new();
         for attempt in 0..=MISSING_RETRIES {
             if attempt > 0 {
                 view = self.view(ds);
             }
-            let plan = plan(&view, intervals, &done);
-            if plan.is_empty() {
+            let mut asks = plan(&view, intervals, &done);
+            if !missing.is_empty() {
+                let lost: HashSet<&SegmentId> = missing.iter().collect();
+                let planned = asks
+                    .iter()
+                    .flat_map(|(_, s)| s)
+                    .filter(|s| lost.contains(&s.id));
+                if planned.count() == lost.len() {
+                    // Every missing segment is served by another node now (the realtime node
+                    // dropped its copy once a historical served it; a historical dropped
+                    // one another historical also serves): ask for those only.
+                    for (_, slices) in &mut asks {
+                        slices.retain(|s| lost.contains(&s.id));
+                    }
+                    asks.retain(|(_, slices)| !slices.is_empty());
+                } else {
+                    // Some rows moved to other segment ids (a standby replica took over, parts
+                    // were merged): the answers so far cannot be combined with the new
+                    // segments without counting rows twice or missing some, so start again.
+                    partials.clear();
+                    done.clear();
+                    asks = plan(&view, intervals, &done);
+                }
+                missing.clear();
+            }
+            if asks.is_empty() {
                 break;
             }
-            let calls = plan.into_iter().map(|(node, slices)| {
+            let calls = asks.into_iter().map(|(node, slices)| {
                 let node = self.nodes[node].clone();
                 let query = query.clone();
                 let control = control.clone();
@@ -394,7 +419,6 @@ impl Broker {
                     (ids, node.run(query, slices, control).await)
                 }
             });
-            let mut missing: Vec<SegmentId> = Vec::new();
             for (ids, result) in join_all(calls).await {
                 let result = result.map_err(|e| match e {
                     RpcError::Query(q) => q,
