@@ -193,11 +193,22 @@ impl StringColumn for FileString {
             (None, Some((offs, _))) => offs.len() - 1,
             (None, None) => return Err(self.origin.err("ids", "missing")),
         };
-        let mut out = RoaringBitmap::new();
+        // Hits are set in a bitset (no branch per row), then turned into a bitmap at once.
+        let mut hits = vec![0u8; rows.div_ceil(8)];
         let (mut offsets, mut block_ids) = (Vec::new(), Vec::new());
         for block in 0..rows.div_ceil(BLOCK_ROWS) {
+            let base = block * BLOCK_ROWS;
+            if self.single.is_some() {
+                block_ids.resize(BLOCK_ROWS.min(rows - base), 0);
+                self.read_ids(block, &mut block_ids)?;
+                for (r, id) in block_ids.iter().enumerate() {
+                    let row = base + r;
+                    let hit = wanted.get(*id as usize).copied().unwrap_or(false);
+                    hits[row >> 3] |= u8::from(hit) << (row & 7);
+                }
+                continue;
+            }
             self.read_multi_ids(block, &mut offsets, &mut block_ids)?;
-            let base = (block * BLOCK_ROWS) as u32;
             for (r, w) in offsets.windows(2).enumerate() {
                 let row = &block_ids[w[0] as usize..w[1] as usize];
                 // An empty row of a multi-value column holds the null id.
@@ -206,12 +217,11 @@ impl StringColumn for FileString {
                 } else {
                     row.iter().any(|id| wanted[*id as usize])
                 };
-                if hit {
-                    let _ = out.try_push(base + r as u32);
-                }
+                let row = base + r;
+                hits[row >> 3] |= u8::from(hit) << (row & 7);
             }
         }
-        Ok(out)
+        Ok(RoaringBitmap::from_lsb0_bytes(0, &hits))
     }
 
     fn read_ids(&self, block: usize, out: &mut [u32]) -> Result<()> {
