@@ -1,5 +1,7 @@
 //! Built-in functions of the expression language (string, math, conditional and time ones).
 
+use std::borrow::Cow;
+
 use regex::Regex;
 
 use eddy_types::time::{CivilTime, TimeZone};
@@ -23,8 +25,12 @@ fn arity(name: &str, args: &[Expr], min: usize, max: usize) -> Result<(), ExprEr
     Ok(())
 }
 
-fn text(v: ExprValue) -> Option<String> {
-    v.as_text()
+/// A value as text, borrowed when it is a string already.
+fn text(v: &ExprValue) -> Option<Cow<'_, str>> {
+    match v {
+        ExprValue::Str(s) => Some(Cow::Borrowed(s)),
+        other => other.as_text().map(Cow::Owned),
+    }
 }
 
 fn tz_arg(args: &[ExprValue], i: usize) -> Result<TimeZone, ExprError> {
@@ -119,7 +125,7 @@ pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, 
         .collect::<Result<_, _>>()?;
     let num = |i: usize| vals.get(i).and_then(ExprValue::as_f64);
     let long = |i: usize| vals.get(i).and_then(ExprValue::as_i64);
-    let s = |i: usize| vals.get(i).cloned().and_then(text);
+    let s = |i: usize| vals.get(i).and_then(text);
     Ok(match name {
         "concat" => {
             let mut out = String::new();
@@ -164,18 +170,18 @@ pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, 
             V::Str(chars[chars.len().saturating_sub(n)..].iter().collect())
         }),
         "replace" => match (s(0), s(1), s(2)) {
-            (Some(x), Some(from), Some(to)) => V::Str(x.replace(&from, &to)),
+            (Some(x), Some(from), Some(to)) => V::Str(x.replace(&*from, &to)),
             _ => V::Null,
         },
         "strpos" => match (s(0), s(1)) {
             (Some(x), Some(needle)) => V::Long(
-                x.find(&needle)
+                x.find(&*needle)
                     .map_or(-1, |p| x[..p].chars().count() as i64),
             ),
             _ => V::Null,
         },
         "contains_string" => match (s(0), s(1)) {
-            (Some(x), Some(n)) => V::Long(i64::from(x.contains(&n))),
+            (Some(x), Some(n)) => V::Long(i64::from(x.contains(&*n))),
             _ => V::Null,
         },
         "icontains_string" => match (s(0), s(1)) {
@@ -198,9 +204,9 @@ pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, 
             _ => V::Null,
         },
         "regexp_replace" => match (s(0), s(1), s(2)) {
-            (Some(x), Some(p), Some(r)) => V::Str(with_regex(&p, |re| {
-                re.replace_all(&x, r.as_str()).into_owned()
-            })?),
+            (Some(x), Some(p), Some(r)) => {
+                V::Str(with_regex(&p, |re| re.replace_all(&x, &*r).into_owned())?)
+            }
             _ => V::Null,
         },
         "like" => match (s(0), s(1)) {
