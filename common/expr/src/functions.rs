@@ -4,11 +4,12 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
-use eddy_types::time::{CivilTime, TimeZone};
+use eddy_types::time::TimeZone;
 
 use crate::ExprError;
 use crate::eval::{Bindings, ExprValue, eval, format_time, parse_time, period_granularity};
 use crate::parse::Expr;
+use crate::time_part::TimeUnit;
 
 fn arity(name: &str, args: &[Expr], min: usize, max: usize) -> Result<(), ExprError> {
     if args.len() < min || args.len() > max {
@@ -346,25 +347,7 @@ pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, 
                 return Ok(V::Null);
             };
             let tz = tz_arg(&vals, 2)?;
-            let c = CivilTime::from_millis(tz.to_local(t));
-            V::Long(match unit.to_ascii_uppercase().as_str() {
-                "EPOCH" => t.div_euclid(1000),
-                "MILLISECOND" => i64::from(c.millis),
-                "SECOND" => i64::from(c.second),
-                "MINUTE" => i64::from(c.minute),
-                "HOUR" => i64::from(c.hour),
-                "DAY" => i64::from(c.day),
-                "DOW" => i64::from(c.day_of_week()),
-                "DOY" => i64::from(c.day_of_year()),
-                "MONTH" => i64::from(c.month),
-                "QUARTER" => i64::from((c.month - 1) / 3 + 1),
-                "YEAR" => c.year,
-                other => {
-                    return Err(ExprError::Eval(format!(
-                        "timestamp_extract: unknown unit {other:?}"
-                    )));
-                }
-            })
+            V::Long(TimeUnit::parse(&unit)?.of(t, &tz))
         }
         other => return Err(ExprError::Eval(format!("unknown function {other}()"))),
     })

@@ -5,9 +5,11 @@ mod eval;
 mod functions;
 pub mod joda;
 mod parse;
+mod time_part;
 
 pub use eval::{Bindings, ExprValue};
 pub use parse::Expr;
+pub use time_part::{TimePart, TimeUnit};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExprError {

@@ -7,11 +7,11 @@ use hashbrown::HashMap;
 use eddy_segment::{BLOCK_ROWS, ColumnRef, LongIndex, NumericColumn, SegmentReader, StringColumn};
 use eddy_types::TIME_COLUMN;
 
-use eddy_expr::ExprValue;
+use eddy_expr::{ExprValue, TimePart};
 
 use super::super::aggs::{Block, Rows};
 use crate::error::QueryError;
-use crate::model::virtuals::VirtualColumn;
+use crate::model::virtuals::{VirtualColumn, VirtualType};
 use crate::partial::KeyValue;
 
 /// Where a key part comes from.
@@ -61,6 +61,9 @@ pub(super) struct VirtualKey<'a> {
     /// Local id by dictionary id (u32::MAX = not computed yet), when the expression reads one
     /// string column only; empty otherwise.
     memo: Vec<u32>,
+    /// The expression as a field of its one long input, computed without the interpreter, with
+    /// the local id of each small value (u32::MAX = not met yet).
+    time: Option<(TimePart, Vec<u32>)>,
 }
 
 impl<'a> VirtualKey<'a> {
@@ -96,8 +99,19 @@ impl<'a> VirtualKey<'a> {
             [(_, Input::Strings { col, .. })] => vec![u32::MAX; col.cardinality() as usize],
             _ => Vec::new(),
         };
+        // `timestamp_extract(__time, 'MINUTE')` as a LONG: the interpreter's value, quicker.
+        let time = column
+            .expr
+            .time_part()
+            .filter(|_| column.output == VirtualType::Long)
+            .filter(|_| matches!(&inputs[..], [(_, Input::Number { is_long: true, .. })]))
+            .map(|t| {
+                let small = vec![u32::MAX; t.unit.limit().unwrap_or(0) as usize];
+                (t, small)
+            });
         VirtualKey {
             memo,
+            time,
             column,
             bound: Vec::with_capacity(inputs.len()),
             inputs,
@@ -159,6 +173,9 @@ impl<'a> VirtualKey<'a> {
                 }
             }
         }
+        if self.time.is_some() {
+            return self.load_time_part(b, rows, out);
+        }
         // Numeric inputs with nulls would need a lookup per row: no reuse then.
         let reuse = !self
             .inputs
@@ -184,6 +201,44 @@ impl<'a> VirtualKey<'a> {
             prev = Some(i);
         }
         Ok(())
+    }
+
+    /// [`VirtualKey::load`] of a time part: its input's values are loaded.
+    fn load_time_part(
+        &mut self,
+        b: &Block,
+        rows: Rows<'_>,
+        out: &mut [u32],
+    ) -> Result<(), QueryError> {
+        let (Some((part, small)), [(_, Input::Number { col, longs, .. })]) =
+            (&mut self.time, &self.inputs[..])
+        else {
+            return Err(QueryError::Internal("a time part without its input".into()));
+        };
+        let nulls = col.nulls();
+        for k in 0..rows.len() {
+            let i = rows.get(k);
+            if nulls.is_some_and(|n| n.contains((b.start + i) as u32)) {
+                out[i] = 0;
+                continue;
+            }
+            let v = part.unit.of(longs[i], &part.tz);
+            out[i] = match small.get_mut(v as usize) {
+                Some(id) if *id != u32::MAX => *id,
+                Some(id) => {
+                    *id = intern(&mut self.local, &mut self.values, KeyValue::Long(v));
+                    *id
+                }
+                None => intern(&mut self.local, &mut self.values, KeyValue::Long(v)),
+            };
+        }
+        Ok(())
+    }
+
+    /// How many local ids there can be (with the null's), when the values are few by nature.
+    fn bound(&self) -> Option<u64> {
+        let (part, _) = self.time.as_ref()?;
+        part.unit.limit().map(|l| u64::from(l) + 1)
     }
 
     /// Whether rows `i` and `j` of the block give the expression the same inputs, numeric
@@ -241,15 +296,20 @@ impl<'a> VirtualKey<'a> {
             ExprValue::Str(v) => KeyValue::Str(v),
             _ => return Ok(0),
         };
-        let next = self.values.len() as u32;
-        Ok(match self.local.get(&key) {
-            Some(id) => *id,
-            None => {
-                self.values.push(key.clone());
-                self.local.insert(key, next);
-                next
-            }
-        })
+        Ok(intern(&mut self.local, &mut self.values, key))
+    }
+}
+
+/// The segment-local id of a virtual column's value, a new one when it is new.
+fn intern(local: &mut HashMap<KeyValue, u32>, values: &mut Vec<KeyValue>, key: KeyValue) -> u32 {
+    let next = values.len() as u32;
+    match local.get(&key) {
+        Some(id) => *id,
+        None => {
+            values.push(key.clone());
+            local.insert(key, next);
+            next
+        }
     }
 }
 
@@ -292,7 +352,8 @@ impl KeySource<'_> {
             KeySource::Null => Some(1),
             KeySource::Strings { col, .. } => Some(u64::from(col.cardinality())),
             KeySource::Indexed(i) => Some(u64::from(i.cardinality())),
-            KeySource::Numbers { .. } | KeySource::Virtual(_) => None,
+            KeySource::Virtual(v) => v.bound(),
+            KeySource::Numbers { .. } => None,
         }
     }
 }
