@@ -49,19 +49,22 @@ impl TimeUnit {
 
     /// The field of instant `t` (ms) in zone `tz`.
     pub fn of(self, t: i64, tz: &TimeZone) -> i64 {
-        let c = CivilTime::from_millis(tz.to_local(t));
+        let local = tz.to_local(t);
+        // Fields within a day need no calendar.
+        let in_day = local.rem_euclid(86_400_000);
+        let civil = || CivilTime::from_millis(local);
         match self {
             TimeUnit::Epoch => t.div_euclid(1000),
-            TimeUnit::Millisecond => i64::from(c.millis),
-            TimeUnit::Second => i64::from(c.second),
-            TimeUnit::Minute => i64::from(c.minute),
-            TimeUnit::Hour => i64::from(c.hour),
-            TimeUnit::Day => i64::from(c.day),
-            TimeUnit::Dow => i64::from(c.day_of_week()),
-            TimeUnit::Doy => i64::from(c.day_of_year()),
-            TimeUnit::Month => i64::from(c.month),
-            TimeUnit::Quarter => i64::from((c.month - 1) / 3 + 1),
-            TimeUnit::Year => c.year,
+            TimeUnit::Millisecond => in_day % 1000,
+            TimeUnit::Second => in_day / 1000 % 60,
+            TimeUnit::Minute => in_day / 60_000 % 60,
+            TimeUnit::Hour => in_day / 3_600_000,
+            TimeUnit::Day => i64::from(civil().day),
+            TimeUnit::Dow => i64::from(civil().day_of_week()),
+            TimeUnit::Doy => i64::from(civil().day_of_year()),
+            TimeUnit::Month => i64::from(civil().month),
+            TimeUnit::Quarter => i64::from((civil().month - 1) / 3 + 1),
+            TimeUnit::Year => civil().year,
         }
     }
 
@@ -123,6 +126,18 @@ mod tests {
     use super::*;
     use crate::ExprValue;
 
+    /// The field read from the civil time, as the day's fields are not.
+    fn by_calendar(unit: TimeUnit, t: i64, tz: &TimeZone) -> i64 {
+        let c = CivilTime::from_millis(tz.to_local(t));
+        match unit {
+            TimeUnit::Millisecond => i64::from(c.millis),
+            TimeUnit::Second => i64::from(c.second),
+            TimeUnit::Minute => i64::from(c.minute),
+            TimeUnit::Hour => i64::from(c.hour),
+            other => other.of(t, tz),
+        }
+    }
+
     #[test]
     fn time_parts_compute_what_the_interpreter_does() {
         let instants = [
@@ -156,6 +171,7 @@ mod tests {
                     let want = c.eval(&row).unwrap();
                     let got = part.unit.of(t, &part.tz);
                     assert_eq!(want, ExprValue::Long(got), "{src} at {t}");
+                    assert_eq!(got, by_calendar(part.unit, t, &part.tz), "{src} at {t}");
                     if let Some(limit) = part.unit.limit() {
                         assert!((0..i64::from(limit)).contains(&got), "{src} at {t}");
                     }

@@ -56,6 +56,21 @@ impl Strings {
     /// The id of `s`, added if new.
     pub fn intern(&mut self, s: &str) -> u32 {
         let h = self.hasher.hash_one(s);
+        self.intern_hashed(s, h)
+    }
+
+    /// Strings hashed by `hasher` from now on; only while empty, when the caller knows the
+    /// hashes of what it will add ([`Strings::intern_hashed`]).
+    pub fn hash_with(&mut self, hasher: hashbrown::DefaultHashBuilder) {
+        debug_assert!(self.is_empty());
+        if self.is_empty() {
+            self.hasher = hasher;
+        }
+    }
+
+    /// [`Strings::intern`] of `s` whose hash by this pool's hasher is `h`.
+    pub fn intern_hashed(&mut self, s: &str, h: u64) -> u32 {
+        debug_assert_eq!(h, self.hasher.hash_one(s));
         let Strings {
             text, ends, index, ..
         } = self;
@@ -176,7 +191,9 @@ impl GroupSet {
     pub fn push(&mut self, bucket: i64, key: &[Key], states: impl IntoIterator<Item = AggValue>) {
         debug_assert_eq!(key.len(), self.width);
         self.buckets.push(bucket);
-        self.keys.extend_from_slice(key);
+        for k in key {
+            self.keys.push(*k);
+        }
         for v in states {
             let slot = self.slot_of(v);
             self.slots.push(slot);
@@ -403,7 +420,10 @@ impl GroupSet {
     /// Adds a group with the given slots of `from` (states cloned when not numbers).
     pub(super) fn push_from(&mut self, bucket: i64, key: &[Key], from: &GroupSet, slots: &[Slot]) {
         self.buckets.push(bucket);
-        self.keys.extend_from_slice(key);
+        // A few parts: pushed one by one, where a slice copy costs a call to memcpy per group.
+        for k in key {
+            self.keys.push(*k);
+        }
         for s in slots {
             let s = match s {
                 Slot::Other(j) => {

@@ -81,11 +81,10 @@ impl Partitioned {
             key.clear();
             for k in set.key(g) {
                 key.push(match k {
-                    Key::Str(id) => Key::Str(
-                        *ids[p]
-                            .entry(*id)
-                            .or_insert_with(|| out.strings.intern(set.strings.get(*id))),
-                    ),
+                    Key::Str(id) => Key::Str(*ids[p].entry(*id).or_insert_with(|| {
+                        out.strings
+                            .intern_hashed(set.strings.get(*id), texts[*id as usize])
+                    })),
                     k => *k,
                 });
             }
@@ -143,6 +142,8 @@ impl Partitioned {
                 let room = self.expected / self.parts.len() * 5 / 4 + 16;
                 for (set, hashes) in &mut self.parts {
                     *set = GroupSet::with_capacity(width, states, room);
+                    // Partitions hash strings as the spread does: `add` knows their hashes.
+                    set.strings.hash_with(self.hasher);
                     hashes.reserve(room);
                 }
                 true
