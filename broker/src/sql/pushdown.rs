@@ -355,21 +355,6 @@ fn aggregate(agg: &Aggregate, opts: &Options) -> Option<NativeNode> {
     })
 }
 
-/// Units TIME_EXTRACT and the native `timestamp_extract` both know, with the same meaning.
-const SHARED_UNITS: [&str; 11] = [
-    "EPOCH",
-    "MILLISECOND",
-    "SECOND",
-    "MINUTE",
-    "HOUR",
-    "DAY",
-    "DOW",
-    "DOY",
-    "MONTH",
-    "QUARTER",
-    "YEAR",
-];
-
 /// A group key native queries compute in a virtual column, as a native expression: TIME_EXTRACT
 /// (EXTRACT) of `__time` or a long column holding milliseconds, and DATE_TRUNC of such a long
 /// column.
@@ -413,7 +398,8 @@ fn virtual_key(e: &Expr, cols: &Columns, opts: &Options) -> Option<String> {
         return None;
     }
     let unit = literal(unit)?.as_str()?.to_ascii_uppercase();
-    if !SHARED_UNITS.contains(&unit.as_str()) || tz.contains(['\'', '\\']) {
+    // TIME_EXTRACT's units mean what the native `timestamp_extract`'s of the same names do.
+    if eddy_expr::TimeUnit::parse(&unit).is_err() || tz.contains(['\'', '\\']) {
         return None;
     }
     Some(format!(
