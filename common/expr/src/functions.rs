@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use regex::Regex;
+use smallvec::SmallVec;
 
 use eddy_types::time::TimeZone;
 
@@ -120,7 +121,8 @@ pub fn call(name: &str, args: &[Expr], row: &dyn Bindings) -> Result<ExprValue, 
         }
         _ => {}
     }
-    let vals: Vec<ExprValue> = args
+    // Arguments on the stack: this runs once per row or dictionary id.
+    let vals: SmallVec<[ExprValue; 3]> = args
         .iter()
         .map(|a| eval(a, row))
         .collect::<Result<_, _>>()?;
