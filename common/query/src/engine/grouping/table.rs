@@ -26,6 +26,13 @@ fn part_bits(cards: &[Option<u64>]) -> Vec<u32> {
         .collect()
 }
 
+/// Whether two keys of a few words are equal, compared inline (slice equality calls `memcmp`,
+/// a call per probe).
+#[inline]
+fn same_words(a: &[u64], b: &[u64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// Whether the ids of parts of these cardinalities pack into one 64-bit key.
 pub(super) fn packs(cards: &[Option<u64>]) -> bool {
     part_bits(cards).iter().sum::<u32>() <= 64
@@ -147,14 +154,16 @@ impl GroupTable {
         let width = *width;
         let h = hasher.hash_one(key);
         let at = |g: u32| &words[g as usize * width..][..width];
-        if let Some(&g) = table.find(h, |&g| at(g) == key) {
+        if let Some(&g) = table.find(h, |&g| same_words(at(g), key)) {
             return g;
         }
         let g = *count as u32;
         table.insert_unique(h, g, |&g| {
             hasher.hash_one(&words[g as usize * width..][..width])
         });
-        words.extend_from_slice(key);
+        for w in key {
+            words.push(*w);
+        }
         *count += 1;
         g
     }
