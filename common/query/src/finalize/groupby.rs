@@ -231,9 +231,7 @@ fn not_behind(cut: &[(i64, f64)], n: usize) -> Vec<usize> {
         let (x, y) = (cut[*i], cut[*j]);
         x.0.cmp(&y.0).then(x.1.total_cmp(&y.1))
     };
-    let mut order: Vec<usize> = (0..cut.len()).collect();
-    order.select_nth_unstable_by(n - 1, by_cut);
-    let pivot = order[n - 1];
+    let pivot = first_n(0..cut.len(), n, by_cut)[n - 1];
     (0..cut.len())
         .filter(|i| by_cut(i, &pivot) != Ordering::Greater)
         .collect()
@@ -432,16 +430,41 @@ fn order_all(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usize>
         Ordering::Equal
     };
     match wanted {
-        Some(n) if n < order.len() => {
-            if n > 0 {
-                order.select_nth_unstable_by(n - 1, cmp);
-            }
-            order.truncate(n);
-            order.sort_unstable_by(cmp);
-        }
+        Some(n) if n < order.len() => order = first_n(order, n, cmp),
         _ => order.sort_unstable_by(cmp),
     }
     order.into_iter().map(|i| groups[i]).collect()
+}
+
+/// The first `n` of `items` by `cmp`, in order (of items that tie, any may be kept). Items are read front to back
+/// against the n-th best kept so far, so most cost one comparison; a selection over all of
+/// them would compare each several times, in an order that misses the caches.
+fn first_n<T: Copy>(
+    items: impl IntoIterator<Item = T>,
+    n: usize,
+    cmp: impl Fn(&T, &T) -> Ordering,
+) -> Vec<T> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut kept: Vec<T> = Vec::with_capacity(2 * n);
+    let mut bound: Option<T> = None;
+    for item in items {
+        if let Some(b) = &bound
+            && cmp(&item, b) != Ordering::Less
+        {
+            continue;
+        }
+        kept.push(item);
+        if kept.len() == 2 * n {
+            kept.select_nth_unstable_by(n - 1, &cmp);
+            kept.truncate(n);
+            bound = Some(kept[n - 1]);
+        }
+    }
+    kept.sort_unstable_by(&cmp);
+    kept.truncate(n);
+    kept
 }
 
 #[cfg(test)]

@@ -52,5 +52,34 @@ fn ordering_in_parallel_pieces_equals_one_ordering() {
         let pieces = pool.install(|| order_groups(&q, &set, all));
         assert_eq!(pieces, one, "{spec}");
         assert_eq!(one.len(), wanted(&q).unwrap());
+        // The same order as sorting every group, cut after.
+        let mut unlimited = spec.clone();
+        unlimited.as_object_mut().unwrap().remove("limit");
+        let sorted = order_all(&group_by(unlimited), &set, (0..set.len()).collect());
+        assert_eq!(sorted.len(), set.len());
+        assert_eq!(one, sorted[..one.len()], "{spec}");
     }
+}
+
+#[test]
+fn first_n_equals_sorting_then_cutting() {
+    // Ties in the first field only: among tied items any may be kept, so the values compare.
+    let items: Vec<(u32, u32)> = (0..50_000u32)
+        .map(|i| ((i * 7919) % 1013, (i * 31) % 50_021))
+        .collect();
+    for n in [1, 2, 7, 100, 1013, 49_999, 50_000, 60_000] {
+        let by_both = |a: &(u32, u32), b: &(u32, u32)| a.cmp(b);
+        let mut sorted = items.clone();
+        sorted.sort_unstable();
+        sorted.truncate(n);
+        assert_eq!(first_n(items.iter().copied(), n, by_both), sorted, "n={n}");
+        let by_first = |a: &(u32, u32), b: &(u32, u32)| a.0.cmp(&b.0);
+        let firsts: Vec<u32> = first_n(items.iter().copied(), n, by_first)
+            .iter()
+            .map(|x| x.0)
+            .collect();
+        let expected: Vec<u32> = sorted.iter().map(|x| x.0).collect();
+        assert_eq!(firsts, expected, "n={n}");
+    }
+    assert!(first_n(items.iter().copied(), 0, |a, b| a.cmp(b)).is_empty());
 }
