@@ -328,8 +328,18 @@ pub fn group_segment(
         let cells: Vec<Key> = values.iter().map(|v| out.key_of(v)).collect();
         lookups.push(Some(IdLookup::new(ids, cells)));
     }
+    // Every kept group's cell per looked-up part, gathered part by part: a loop that does
+    // nothing else keeps many of these scattered reads in flight at once.
+    let gathered: Vec<Vec<Key>> = lookups
+        .iter()
+        .enumerate()
+        .map(|(d, lookup)| match lookup {
+            Some(lookup) => lookup.gather(kept.iter().map(|g| table.part(*g, offset + d) as u32)),
+            None => Vec::new(),
+        })
+        .collect();
     let mut key: Vec<Key> = vec![Key::Null; sources.len()];
-    for g in kept {
+    for (i, g) in kept.into_iter().enumerate() {
         let bucket = if bucketed {
             bucket_starts[table.part(g, 0) as usize]
         } else {
@@ -340,13 +350,16 @@ pub fn group_segment(
         } else {
             0
         };
-        for (d, lookup) in lookups.iter().enumerate() {
+        for (d, cells) in gathered.iter().enumerate() {
+            if !cells.is_empty() {
+                key[d] = cells[i];
+                continue;
+            }
             let word = table.part(g, offset + d);
-            key[d] = match (lookup, value_parts[d]) {
-                (Some(lookup), _) => lookup.get(word as u32),
-                (None, _) if nulls & (1 << d) != 0 => Key::Null,
-                (None, Some(false)) => Key::Double(word),
-                (None, _) => Key::Long(word as i64),
+            key[d] = match value_parts[d] {
+                _ if nulls & (1 << d) != 0 => Key::Null,
+                Some(false) => Key::Double(word),
+                _ => Key::Long(word as i64),
             };
         }
         out.push(bucket, &key, aggs.iter().map(|a| a.value(g)));
@@ -375,10 +388,13 @@ impl IdLookup {
         }
     }
 
-    fn get(&self, id: u32) -> Key {
+    /// The cells of `ids`, in order.
+    fn gather(&self, ids: impl Iterator<Item = u32>) -> Vec<Key> {
         match self {
-            IdLookup::Dense(d) => d[id as usize],
-            IdLookup::Sorted(ids, cells) => ids.binary_search(&id).map_or(Key::Null, |i| cells[i]),
+            IdLookup::Dense(d) => ids.map(|id| d[id as usize]).collect(),
+            IdLookup::Sorted(sorted, cells) => ids
+                .map(|id| sorted.binary_search(&id).map_or(Key::Null, |i| cells[i]))
+                .collect(),
         }
     }
 }
