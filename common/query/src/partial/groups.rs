@@ -436,7 +436,8 @@ impl GroupSet {
         }
     }
 
-    /// Moves every group of `other` in after these; no key of `other` may be here already.
+    /// Moves every group of `other` in after these; no key of `other` may be here already. An
+    /// `other` without strings of its own holds ids of this set's pool (or no string keys).
     pub(super) fn append(&mut self, mut other: GroupSet) {
         // Taking `other` whole is free unless room was reserved here for more.
         if self.is_empty()
@@ -446,15 +447,19 @@ impl GroupSet {
             *self = other;
             return;
         }
-        let ids: Vec<u32> = (0..other.strings.len() as u32)
-            .map(|id| self.strings.intern(other.strings.get(id)))
-            .collect();
         self.reserve(other.len());
         self.buckets.extend_from_slice(&other.buckets);
-        self.keys.extend(other.keys.iter().map(|k| match k {
-            Key::Str(id) => Key::Str(ids[*id as usize]),
-            k => *k,
-        }));
+        if other.strings.is_empty() {
+            self.keys.extend_from_slice(&other.keys);
+        } else {
+            let ids: Vec<u32> = (0..other.strings.len() as u32)
+                .map(|id| self.strings.intern(other.strings.get(id)))
+                .collect();
+            self.keys.extend(other.keys.iter().map(|k| match k {
+                Key::Str(id) => Key::Str(ids[*id as usize]),
+                k => *k,
+            }));
+        }
         for i in 0..other.slots.len() {
             let s = match other.slots[i] {
                 Slot::Other(j) => {

@@ -2,8 +2,9 @@
 //! to 1,024 partitions by a hash of its values (strings by their text, so partials with
 //! different string pools agree). A data node keeps one [`Partitioned`] per query thread and
 //! copies each segment's groups into its partitions as the segment finishes, so the segment's
-//! own arrays are freed at once. At the end each partition folds the groups all threads copied
-//! into it, partitions in parallel: a partition's table stays small enough for the caches and
+//! own arrays are freed at once. Its strings go once into one pool per spread, which all its
+//! partitions share. At the end each partition folds the groups all threads copied into it,
+//! partitions in parallel: a partition's table stays small enough for the caches and
 //! its incoming groups are read front to back, where one table of millions of groups, or
 //! groups picked out of whole segments' arrays, would miss the caches on almost every group.
 
@@ -13,7 +14,7 @@ use rayon::prelude::*;
 
 use eddy_types::Interval;
 
-use super::groups::{GroupSet, Key};
+use super::groups::{GroupSet, Key, Strings};
 use super::{AggKind, GroupedPartial};
 
 /// Below this many groups in all, one sequential merge is faster than partitioning.
@@ -30,6 +31,9 @@ pub struct Partitioned {
     hasher: hashbrown::DefaultHashBuilder,
     /// Key parts and states per group, from the first groups added.
     shape: Option<(usize, usize)>,
+    /// Every string the spread's groups hold, once, hashed by `hasher`. The partitions keep no
+    /// strings of their own: their string keys are ids here.
+    strings: Strings,
     /// Each partition's groups as added (a key may repeat), with their value hashes.
     parts: Vec<(GroupSet, Vec<u64>)>,
     covered: Vec<Interval>,
@@ -40,10 +44,13 @@ pub struct Partitioned {
 impl Partitioned {
     /// A spread expecting about `expected` groups (room that stays unused is never touched).
     pub fn new(bits: u32, hasher: hashbrown::DefaultHashBuilder, expected: usize) -> Self {
+        let mut strings = Strings::default();
+        strings.hash_with(hasher);
         Partitioned {
             bits,
             hasher,
             shape: None,
+            strings,
             parts: (0..1usize << bits).map(|_| Default::default()).collect(),
             covered: Vec::new(),
             expected,
@@ -68,11 +75,13 @@ impl Partitioned {
         let texts: Vec<u64> = (0..set.strings.len() as u32)
             .map(|id| self.hasher.hash_one(set.strings.get(id)))
             .collect();
-        // The set's string ids as ids of each partition's pool, as they are met.
-        let mut ids: Vec<hashbrown::HashMap<u32, u32>> = Vec::new();
-        if !set.strings.is_empty() {
-            ids.resize_with(self.parts.len(), Default::default);
-        }
+        // The set's string ids as ids of the spread's pool.
+        let pooled: Vec<u32> = (0..set.strings.len() as u32)
+            .map(|id| {
+                self.strings
+                    .intern_hashed(set.strings.get(id), texts[id as usize])
+            })
+            .collect();
         let mut key: Vec<Key> = Vec::with_capacity(set.width);
         for g in 0..set.len() {
             let h = value_hash(&self.hasher, set.bucket(g), set.key(g), &texts);
@@ -81,10 +90,7 @@ impl Partitioned {
             key.clear();
             for k in set.key(g) {
                 key.push(match k {
-                    Key::Str(id) => Key::Str(*ids[p].entry(*id).or_insert_with(|| {
-                        out.strings
-                            .intern_hashed(set.strings.get(*id), texts[*id as usize])
-                    })),
+                    Key::Str(id) => Key::Str(pooled[*id as usize]),
                     k => *k,
                 });
             }
@@ -111,25 +117,41 @@ impl Partitioned {
             tracing::error!("partial groups of different shapes cannot merge; keeping the first");
             spreads.retain(fits);
         }
-        // By partition, each spread's groups for it.
-        let mut by_partition: Vec<Vec<(GroupSet, Vec<u64>)>> =
+        // The first spread's pool becomes the result's; every other spread's string ids as
+        // ids of it.
+        let mut strings = std::mem::take(&mut spreads[0].strings);
+        let remaps: Vec<Option<Vec<u32>>> = spreads
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (i > 0).then(|| {
+                    (0..s.strings.len() as u32)
+                        .map(|id| strings.intern(s.strings.get(id)))
+                        .collect()
+                })
+            })
+            .collect();
+        // By partition, each spread's groups for it, with the spread's number.
+        let mut by_partition: Vec<Vec<(GroupSet, Vec<u64>, usize)>> =
             (0..1usize << bits).map(|_| Vec::new()).collect();
-        for s in spreads {
-            for (p, part) in s.parts.into_iter().enumerate() {
-                if !part.1.is_empty() {
-                    by_partition[p].push(part);
+        for (i, s) in spreads.into_iter().enumerate() {
+            for (p, (set, hashes)) in s.parts.into_iter().enumerate() {
+                if !hashes.is_empty() {
+                    by_partition[p].push((set, hashes, i));
                 }
             }
         }
         let merged: Vec<GroupSet> = by_partition
             .into_par_iter()
-            .map(|incoming| fold_partition(kinds, width, states, incoming))
+            .map(|incoming| fold_partition(kinds, width, states, incoming, &remaps))
             .collect();
         let mut groups =
             GroupSet::with_capacity(width, states, merged.iter().map(GroupSet::len).sum());
+        // The folded partitions keep no strings: their keys are already ids of `strings`.
         for m in merged {
             groups.append(m);
         }
+        groups.strings = strings;
         GroupedPartial { groups, covered }
     }
 
@@ -142,8 +164,6 @@ impl Partitioned {
                 let room = self.expected / self.parts.len() * 5 / 4 + 16;
                 for (set, hashes) in &mut self.parts {
                     *set = GroupSet::with_capacity(width, states, room);
-                    // Partitions hash strings as the spread does: `add` knows their hashes.
-                    set.strings.hash_with(self.hasher);
                     hashes.reserve(room);
                 }
                 true
@@ -159,30 +179,32 @@ impl Partitioned {
     }
 }
 
-/// One partition's groups from every spread, folded: equal (bucket, key) combine.
+/// One partition's groups from every spread, folded: equal (bucket, key) combine. A spread's
+/// string ids are mapped by its entry in `remaps` (none: they are the result's already); the
+/// folded groups keep no strings.
 fn fold_partition(
     kinds: &[AggKind],
     width: usize,
     states: usize,
-    incoming: Vec<(GroupSet, Vec<u64>)>,
+    incoming: Vec<(GroupSet, Vec<u64>, usize)>,
+    remaps: &[Option<Vec<u32>>],
 ) -> GroupSet {
     let mut out = GroupSet::new(width, states);
-    let total: usize = incoming.iter().map(|(_, h)| h.len()).sum();
+    let total: usize = incoming.iter().map(|(_, h, _)| h.len()).sum();
     out.reserve(total);
     let mut table: hashbrown::HashTable<(u64, u32)> = hashbrown::HashTable::with_capacity(total);
     let mut key: Vec<Key> = Vec::with_capacity(width);
-    for (from, hashes) in &incoming {
-        // `from`'s string ids as ids of the output's pool.
-        let ids: Vec<u32> = (0..from.strings.len() as u32)
-            .map(|id| out.strings.intern(from.strings.get(id)))
-            .collect();
+    for (from, hashes, spread) in &incoming {
+        let remap = remaps[*spread].as_deref();
         for (g, &h) in hashes.iter().enumerate() {
             let bucket = from.bucket(g);
             key.clear();
-            key.extend(from.key(g).iter().map(|k| match k {
-                Key::Str(id) => Key::Str(ids[*id as usize]),
-                k => *k,
-            }));
+            for k in from.key(g) {
+                key.push(match (k, remap) {
+                    (Key::Str(id), Some(ids)) => Key::Str(ids[*id as usize]),
+                    (k, _) => *k,
+                });
+            }
             let found = table.find(h, |&(eh, i)| {
                 eh == h && out.bucket(i as usize) == bucket && out.key(i as usize) == key
             });
