@@ -46,6 +46,18 @@ impl Compiled {
         eval::eval(&self.expr, row)
     }
 
+    /// The identifier whose length in characters the expression is, when it is only that
+    /// (`strlen(x)` or `length(x)`): a caller may count the characters itself.
+    pub fn string_length(&self) -> Option<&str> {
+        match &self.expr {
+            Expr::Call(name, args) if name == "strlen" || name == "length" => match &args[..] {
+                [Expr::Ident(input)] => Some(input),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Identifiers the expression reads.
     pub fn identifiers(&self) -> Vec<String> {
         fn walk(e: &Expr, out: &mut Vec<String>) {
@@ -81,6 +93,22 @@ mod tests {
             _ => ExprValue::Null,
         };
         Compiled::parse(src).unwrap().eval(&row).unwrap()
+    }
+
+    #[test]
+    fn string_length_is_recognised_only_alone() {
+        let of = |src: &str| {
+            Compiled::parse(src)
+                .unwrap()
+                .string_length()
+                .map(str::to_string)
+        };
+        assert_eq!(of("strlen(\"URL\")").as_deref(), Some("URL"));
+        assert_eq!(of("LENGTH(Referer)").as_deref(), Some("Referer"));
+        assert_eq!(of("strlen(URL) + 1"), None);
+        assert_eq!(of("strlen('x')"), None);
+        assert_eq!(of("upper(URL)"), None);
+        assert_eq!(run("strlen('né')"), ExprValue::Long(2));
     }
 
     #[test]

@@ -61,7 +61,7 @@ fn random_rows(rng: &mut StdRng, n: usize) -> Vec<(Value, Row)> {
     times
         .into_iter()
         .map(|t| {
-            let s1: Option<String> = [None, Some(""), Some("a"), Some("b"), Some("c"), Some("dd"), Some("Ab")].choose(rng).unwrap().map(str::to_string);
+            let s1: Option<String> = [None, Some(""), Some("a"), Some("b"), Some("c"), Some("dd"), Some("Ab"), Some("né")].choose(rng).unwrap().map(str::to_string);
             let s2: Option<String> = if rng.random_bool(0.1) { None } else { Some(rng.random_range(0..50).to_string()) };
             let m: Option<Vec<String>> = match rng.random_range(0..5) {
                 0 => None,
