@@ -48,22 +48,25 @@ fn tz_arg(args: &[ExprValue], i: usize) -> Result<TimeZone, ExprError> {
 /// empty search cache and rebuild its automaton on every row.
 fn with_regex<T>(pattern: &str, f: impl FnOnce(&Regex) -> T) -> Result<T, ExprError> {
     use std::cell::RefCell;
-    use std::collections::HashMap;
+    // Looked up once per row: hashbrown's hasher, not SipHash.
+    use hashbrown::HashMap;
     const KEEP: usize = 64;
     thread_local! {
         static COMPILED: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
     }
     COMPILED.with(|cell| {
         let mut compiled = cell.borrow_mut();
-        if !compiled.contains_key(pattern) {
-            let re = Regex::new(pattern)
-                .map_err(|e| ExprError::Eval(format!("bad regex {pattern:?}: {e}")))?;
-            if compiled.len() >= KEEP {
-                compiled.clear();
-            }
-            compiled.insert(pattern.to_string(), re);
+        if let Some(re) = compiled.get(pattern) {
+            return Ok(f(re));
         }
-        Ok(f(&compiled[pattern]))
+        let re = Regex::new(pattern)
+            .map_err(|e| ExprError::Eval(format!("bad regex {pattern:?}: {e}")))?;
+        if compiled.len() >= KEEP {
+            compiled.clear();
+        }
+        let out = f(&re);
+        compiled.insert(pattern.to_string(), re);
+        Ok(out)
     })
 }
 
