@@ -394,6 +394,9 @@ fn random_query(rng: &mut StdRng) -> Value {
                         dims.push(json!({"type": "default", "dimension": v, "outputName": v, "outputType": "LONG"}));
                     }
                 }
+                if rng.random_bool(0.3) {
+                    dims.push(json!({"type": "default", "dimension": "vu", "outputName": "vu", "outputType": "STRING"}));
+                }
             }
             let mut aggs = aggs.clone();
             if rng.random_bool(0.3) {
@@ -468,14 +471,15 @@ fn random_query(rng: &mut StdRng) -> Value {
 }
 
 /// Expression virtual columns the generated groupBys may group on (reference.rs computes them
-/// independently: `vh` is the hour in New York, `vl` is `l + 1`, `vs` is the length of `s1`,
-/// which aggregators read).
+/// independently: `vh` is the hour in New York, `vl` is `l + 1`, `vu` is `s1` in capitals,
+/// `vs` is the length of `s1`, which aggregators read).
 fn virtuals() -> Value {
     json!([
         {"type": "expression", "name": "vh", "outputType": "LONG",
          "expression": "timestamp_extract(__time, 'HOUR', 'America/New_York')"},
         {"type": "expression", "name": "vl", "outputType": "LONG", "expression": "\"l\" + 1"},
         {"type": "expression", "name": "vs", "outputType": "LONG", "expression": "strlen(\"s1\")"},
+        {"type": "expression", "name": "vu", "outputType": "STRING", "expression": "upper(\"s1\")"},
     ])
 }
 

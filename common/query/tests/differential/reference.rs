@@ -637,6 +637,10 @@ fn virtual_texts(row: &Row, name: &str) -> Option<Vec<Option<String>>> {
             Cell::Long(v) => Some((v + 1).to_string()),
             _ => None,
         }]),
+        "vu" => Some(vec![match row.get("s1") {
+            Cell::Str(s) => Some(s.to_uppercase()),
+            _ => None,
+        }]),
         _ => None,
     }
 }

@@ -61,6 +61,10 @@ pub(super) struct VirtualKey<'a> {
     /// Local id by dictionary id (u32::MAX = not computed yet), when the expression reads one
     /// string column only; empty otherwise.
     memo: Vec<u32>,
+    /// Whether the memo is to be filled for every value before the first block: when at least
+    /// as many rows are read as the column has values, nearly all are met anyway, and reading
+    /// the dictionary front to back beats reading it row by row at random.
+    fill: bool,
     /// The expression as a field of its one long input, computed without the interpreter, with
     /// the local id of each small value (u32::MAX = not met yet).
     time: Option<(TimePart, Vec<u32>)>,
@@ -111,6 +115,7 @@ impl<'a> VirtualKey<'a> {
             });
         VirtualKey {
             memo,
+            fill: false,
             time,
             column,
             bound: Vec::with_capacity(inputs.len()),
@@ -290,14 +295,55 @@ impl<'a> VirtualKey<'a> {
                 .position(|(n, _)| n == name)
                 .map_or(ExprValue::Null, |p| bound[p].clone())
         };
-        let key = match self.column.value(&row)? {
-            ExprValue::Long(v) => KeyValue::Long(v),
-            ExprValue::Double(v) => KeyValue::double(v),
-            ExprValue::Str(v) => KeyValue::Str(v),
-            _ => return Ok(0),
-        };
-        Ok(intern(&mut self.local, &mut self.values, key))
+        let value = self.column.value(&row)?;
+        Ok(local_id(&mut self.local, &mut self.values, value))
     }
+
+    /// Computes the memo for every non-null value of the one string input, in dictionary order.
+    fn fill_memo(&mut self) -> Result<(), QueryError> {
+        self.fill = false;
+        let [(name, Input::Strings { col, .. })] = &self.inputs[..] else {
+            return Ok(());
+        };
+        let (column, local, values, memo) = (
+            self.column,
+            &mut self.local,
+            &mut self.values,
+            &mut self.memo,
+        );
+        let mut failed = None;
+        col.for_each_value(&mut |id, text| {
+            let Some(slot) = memo.get_mut(id as usize) else {
+                return;
+            };
+            if failed.is_some() {
+                return;
+            }
+            let row = |n: &str| {
+                if n == name {
+                    ExprValue::Str(text.to_string())
+                } else {
+                    ExprValue::Null
+                }
+            };
+            match column.value(&row) {
+                Ok(v) => *slot = local_id(local, values, v),
+                Err(e) => failed = Some(e),
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+}
+
+/// The segment-local id of an expression's value (0 for a null).
+fn local_id(local: &mut HashMap<KeyValue, u32>, values: &mut Vec<KeyValue>, v: ExprValue) -> u32 {
+    let key = match v {
+        ExprValue::Long(v) => KeyValue::Long(v),
+        ExprValue::Double(v) => KeyValue::double(v),
+        ExprValue::Str(v) => KeyValue::Str(v),
+        _ => return 0,
+    };
+    intern(local, values, key)
 }
 
 /// The segment-local id of a virtual column's value, a new one when it is new.
@@ -317,13 +363,14 @@ impl KeySource<'_> {
     /// Sizes a segment-local id table for `rows` rows (at most 2^20 ids), so that a
     /// many-valued number column never rehashes; a table of few values leaves the rest untouched.
     pub(super) fn expect_rows(&mut self, rows: u64) {
-        if let KeySource::Numbers {
-            local,
-            by_value: false,
-            ..
-        } = self
-        {
-            local.reserve(rows.min(1 << 20) as usize);
+        match self {
+            KeySource::Numbers {
+                local,
+                by_value: false,
+                ..
+            } => local.reserve(rows.min(1 << 20) as usize),
+            KeySource::Virtual(v) => v.fill = !v.memo.is_empty() && rows >= v.memo.len() as u64,
+            _ => {}
         }
     }
 
@@ -433,7 +480,12 @@ impl PartIds {
                 col.read_multi_ids(b.index, &mut self.offsets, &mut self.ids)?;
             }
             KeySource::Indexed(index) => index.read_ids(b.index, &mut self.ids)?,
-            KeySource::Virtual(v) => v.load(b, rows, &mut self.ids)?,
+            KeySource::Virtual(v) => {
+                if v.fill {
+                    v.fill_memo()?;
+                }
+                v.load(b, rows, &mut self.ids)?
+            }
             KeySource::Numbers {
                 col,
                 is_long,
