@@ -300,6 +300,8 @@ impl<'a> VirtualKey<'a> {
     }
 
     /// Computes the memo for every non-null value of the one string input, in dictionary order.
+    /// A value whose evaluation fails is left to its first row, which reports the error only if
+    /// a selected row holds it.
     fn fill_memo(&mut self) -> Result<(), QueryError> {
         self.fill = false;
         let [(name, Input::Strings { col, .. })] = &self.inputs[..] else {
@@ -311,14 +313,10 @@ impl<'a> VirtualKey<'a> {
             &mut self.values,
             &mut self.memo,
         );
-        let mut failed = None;
         col.for_each_value(&mut |id, text| {
             let Some(slot) = memo.get_mut(id as usize) else {
                 return;
             };
-            if failed.is_some() {
-                return;
-            }
             let row = |n: &str| {
                 if n == name {
                     ExprValue::Str(text.to_string())
@@ -326,12 +324,11 @@ impl<'a> VirtualKey<'a> {
                     ExprValue::Null
                 }
             };
-            match column.value(&row) {
-                Ok(v) => *slot = local_id(local, values, v),
-                Err(e) => failed = Some(e),
+            if let Ok(v) = column.value(&row) {
+                *slot = local_id(local, values, v);
             }
         })?;
-        failed.map_or(Ok(()), Err)
+        Ok(())
     }
 }
 
