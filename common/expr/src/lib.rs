@@ -11,6 +11,25 @@ pub use eval::{Bindings, ExprValue};
 pub use parse::Expr;
 pub use time_part::{TimePart, TimeUnit};
 
+/// A number of one string value that [`Compiled::string_number`] recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StringNumber {
+    /// `strlen(x)`: its length in characters (null for a null).
+    Length,
+    /// `notnull(x)` or `notnull(strlen(x))`: 1, or 0 for a null.
+    NotNull,
+}
+
+impl StringNumber {
+    /// The number for `value` (`None` is a null string); `None` when the number is null.
+    pub fn of(self, value: Option<&str>) -> Option<i64> {
+        match self {
+            StringNumber::Length => value.map(|t| t.chars().count() as i64),
+            StringNumber::NotNull => Some(i64::from(value.is_some())),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExprError {
     #[error("cannot parse expression {expr:?} at character {pos}: {reason}")]
@@ -46,12 +65,26 @@ impl Compiled {
         eval::eval(&self.expr, row)
     }
 
-    /// The identifier whose length in characters the expression is, when it is only that
-    /// (`strlen(x)` or `length(x)`): a caller may count the characters itself.
-    pub fn string_length(&self) -> Option<&str> {
+    /// The expression as a [`StringNumber`] of one identifier, when it is one: a caller may
+    /// compute it from the identifier's text without the interpreter.
+    pub fn string_number(&self) -> Option<(&str, StringNumber)> {
+        fn length(e: &Expr) -> Option<&str> {
+            match e {
+                Expr::Call(name, args) if name == "strlen" || name == "length" => match &args[..] {
+                    [Expr::Ident(input)] => Some(input),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        if let Some(input) = length(&self.expr) {
+            return Some((input, StringNumber::Length));
+        }
         match &self.expr {
-            Expr::Call(name, args) if name == "strlen" || name == "length" => match &args[..] {
-                [Expr::Ident(input)] => Some(input),
+            // A string's length is null exactly when the string is.
+            Expr::Call(name, args) if name == "notnull" => match &args[..] {
+                [Expr::Ident(input)] => Some((input, StringNumber::NotNull)),
+                [inner] => length(inner).map(|input| (input, StringNumber::NotNull)),
                 _ => None,
             },
             _ => None,
@@ -96,19 +129,48 @@ mod tests {
     }
 
     #[test]
-    fn string_length_is_recognised_only_alone() {
+    fn string_numbers_are_recognised_only_alone() {
         let of = |src: &str| {
-            Compiled::parse(src)
-                .unwrap()
-                .string_length()
-                .map(str::to_string)
+            let c = Compiled::parse(src).unwrap();
+            c.string_number().map(|(input, n)| (input.to_string(), n))
         };
-        assert_eq!(of("strlen(\"URL\")").as_deref(), Some("URL"));
-        assert_eq!(of("LENGTH(Referer)").as_deref(), Some("Referer"));
+        let named = |input: &str, n| Some((input.to_string(), n));
+        assert_eq!(of("strlen(\"URL\")"), named("URL", StringNumber::Length));
+        assert_eq!(
+            of("LENGTH(Referer)"),
+            named("Referer", StringNumber::Length)
+        );
+        assert_eq!(
+            of("notnull(strlen(URL))"),
+            named("URL", StringNumber::NotNull)
+        );
+        assert_eq!(of("notnull(URL)"), named("URL", StringNumber::NotNull));
         assert_eq!(of("strlen(URL) + 1"), None);
         assert_eq!(of("strlen('x')"), None);
+        assert_eq!(of("notnull(upper(URL))"), None);
         assert_eq!(of("upper(URL)"), None);
-        assert_eq!(run("strlen('né')"), ExprValue::Long(2));
+        // What the interpreter gives, which `StringNumber::of` must match.
+        for (src, text) in [
+            ("strlen(s)", Some("né")),
+            ("strlen(s)", None),
+            ("notnull(strlen(s))", Some("")),
+            ("notnull(strlen(s))", None),
+        ] {
+            let row = |name: &str| match (name, text) {
+                ("s", Some(t)) => ExprValue::Str(t.to_string()),
+                _ => ExprValue::Null,
+            };
+            let c = Compiled::parse(src).unwrap();
+            let expected = match c.eval(&row).unwrap() {
+                ExprValue::Long(n) => Some(n),
+                _ => None,
+            };
+            assert_eq!(
+                c.string_number().unwrap().1.of(text),
+                expected,
+                "{src} of {text:?}"
+            );
+        }
     }
 
     #[test]

@@ -142,21 +142,16 @@ impl<'a> NumInput<'a> {
     /// once per segment (so `strlen(URL)` costs one evaluation per distinct URL).
     fn open_virtual(segment: &'a dyn SegmentReader, v: &VirtualColumn) -> Result<Self, QueryError> {
         let names = v.expr.identifiers();
-        // A string's length, the commonest such column, is counted without the interpreter.
-        let length = match v.output {
-            VirtualType::Long => v.expr.string_length().map(|_| false),
-            VirtualType::Double => v.expr.string_length().map(|_| true),
-            VirtualType::String => None,
-        };
+        // A string's length and whether it is null (AVG(LENGTH(x))) are computed without the
+        // interpreter.
+        let direct = v.expr.string_number().map(|(_, n)| n);
         let eval = |value: Option<&str>| -> Result<Option<NumLit>, QueryError> {
-            if let Some(double) = length {
-                return Ok(value.map(|text| {
-                    let n = text.chars().count() as i64;
-                    if double {
-                        NumLit::Double(n as f64)
-                    } else {
-                        NumLit::Long(n)
-                    }
+            if let Some(n) = direct {
+                return Ok(n.of(value).and_then(|n| match v.output {
+                    VirtualType::Long => Some(NumLit::Long(n)),
+                    VirtualType::Double => Some(NumLit::Double(n as f64)),
+                    // As the interpreter's text of the number reads back.
+                    VirtualType::String => NumLit::parse(&n.to_string()),
                 }));
             }
             let row = |name: &str| match value {

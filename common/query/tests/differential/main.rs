@@ -403,6 +403,7 @@ fn random_query(rng: &mut StdRng) -> Value {
                 q["virtualColumns"] = virtuals();
                 let t: &str = ["longSum", "longMax", "doubleMin"].choose(rng).unwrap();
                 aggs.push(json!({"type": t, "name": "agg_vs", "fieldName": "vs"}));
+                aggs.push(json!({"type": "longSum", "name": "agg_vn", "fieldName": "vn"}));
             }
             q["dimensions"] = json!(dims);
             q["aggregations"] = json!(aggs);
@@ -471,8 +472,8 @@ fn random_query(rng: &mut StdRng) -> Value {
 }
 
 /// Expression virtual columns the generated groupBys may group on (reference.rs computes them
-/// independently: `vh` is the hour in New York, `vl` is `l + 1`, `vu` is `s1` in capitals,
-/// `vs` is the length of `s1`, which aggregators read).
+/// independently: `vh` is the hour in New York, `vl` is `l + 1`, `vu` is `s1` in capitals;
+/// aggregators read `vs`, the length of `s1`, and `vn`, whether `s1` is not null).
 fn virtuals() -> Value {
     json!([
         {"type": "expression", "name": "vh", "outputType": "LONG",
@@ -480,6 +481,7 @@ fn virtuals() -> Value {
         {"type": "expression", "name": "vl", "outputType": "LONG", "expression": "\"l\" + 1"},
         {"type": "expression", "name": "vs", "outputType": "LONG", "expression": "strlen(\"s1\")"},
         {"type": "expression", "name": "vu", "outputType": "STRING", "expression": "upper(\"s1\")"},
+        {"type": "expression", "name": "vn", "outputType": "LONG", "expression": "notnull(strlen(\"s1\"))"},
     ])
 }
 

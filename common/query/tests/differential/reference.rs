@@ -408,6 +408,14 @@ fn num_of(row: &Row, col: &str) -> Option<f64> {
             _ => None,
         };
     }
+    if col == "vn" {
+        // The virtual column notnull(strlen(s1)).
+        return Some(if matches!(row.get("s1"), Cell::Str(_)) {
+            1.0
+        } else {
+            0.0
+        });
+    }
     match row.get(col) {
         Cell::Long(v) => Some(v as f64),
         Cell::Double(v) => Some(v),
