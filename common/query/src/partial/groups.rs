@@ -412,27 +412,31 @@ impl GroupSet {
         }
     }
 
-    /// Group `g`'s slots.
-    pub(super) fn slots_of(&self, g: usize) -> &[Slot] {
-        &self.slots[g * self.states..][..self.states]
-    }
-
-    /// Adds a group with the given slots of `from` (states cloned when not numbers).
-    pub(super) fn push_from(&mut self, bucket: i64, key: &[Key], from: &GroupSet, slots: &[Slot]) {
+    /// Adds group `g` of `from` with `key`, moving its states that are not numbers (sketches,
+    /// texts) out of `from`, which then holds none there.
+    pub(super) fn push_from(&mut self, bucket: i64, key: &[Key], from: &mut GroupSet, g: usize) {
         self.buckets.push(bucket);
         // A few parts: pushed one by one, where a slice copy costs a call to memcpy per group.
         for k in key {
             self.keys.push(*k);
         }
-        for s in slots {
-            let s = match s {
-                Slot::Other(j) => {
-                    let v = from.others[*j as usize].clone();
+        for a in 0..from.states {
+            let s = match from.slots[g * from.states + a] {
+                Slot::Other(_) => {
+                    let v = from.take_state(g, a);
                     self.slot_of(v)
                 }
-                s => *s,
+                s => s,
             };
             self.slots.push(s);
+        }
+    }
+
+    /// Aggregator `a`'s state in group `g`, moved out when it is not a number.
+    pub(super) fn take_state(&mut self, g: usize, a: usize) -> AggValue {
+        match self.slots[g * self.states + a] {
+            Slot::Other(j) => std::mem::replace(&mut self.others[j as usize], AggValue::NoValue),
+            s => self.value_of(s),
         }
     }
 

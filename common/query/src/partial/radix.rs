@@ -68,7 +68,7 @@ impl Partitioned {
     /// Copies one partial's groups into their partitions, on the calling thread.
     pub fn add(&mut self, part: GroupedPartial) {
         self.covered.extend(part.covered);
-        let set = part.groups;
+        let mut set = part.groups;
         if set.is_empty() || !self.fits(set.width, set.states) {
             return;
         }
@@ -94,7 +94,7 @@ impl Partitioned {
                     k => *k,
                 });
             }
-            out.push_from(set.bucket(g), &key, &set, set.slots_of(g));
+            out.push_from(set.bucket(g), &key, &mut set, g);
             hashes.push(h);
         }
     }
@@ -194,8 +194,8 @@ fn fold_partition(
     out.reserve(total);
     let mut table: hashbrown::HashTable<(u64, u32)> = hashbrown::HashTable::with_capacity(total);
     let mut key: Vec<Key> = Vec::with_capacity(width);
-    for (from, hashes, spread) in &incoming {
-        let remap = remaps[*spread].as_deref();
+    for (mut from, hashes, spread) in incoming {
+        let remap = remaps[spread].as_deref();
         for (g, &h) in hashes.iter().enumerate() {
             let bucket = from.bucket(g);
             key.clear();
@@ -211,13 +211,13 @@ fn fold_partition(
             match found {
                 Some(&(_, i)) => {
                     let base = i as usize * states;
-                    for (a, (kind, s)) in kinds.iter().zip(from.slots_of(g)).enumerate() {
-                        out.combine_value(*kind, base + a, from.value_of(*s));
+                    for (a, kind) in kinds.iter().enumerate().take(states) {
+                        out.combine_value(*kind, base + a, from.take_state(g, a));
                     }
                 }
                 None => {
                     table.insert_unique(h, (h, out.len() as u32), |e| e.0);
-                    out.push_from(bucket, &key, from, from.slots_of(g));
+                    out.push_from(bucket, &key, &mut from, g);
                 }
             }
         }
