@@ -436,9 +436,10 @@ fn order_all(q: &GroupByQuery, set: &GroupSet, groups: Vec<usize>) -> Vec<usize>
     order.into_iter().map(|i| groups[i]).collect()
 }
 
-/// The first `n` of `items` by `cmp`, in order (of items that tie, any may be kept). Items are read front to back
-/// against the n-th best kept so far, so most cost one comparison; a selection over all of
-/// them would compare each several times, in an order that misses the caches.
+/// The first `n` of `items` by `cmp`, in order (of items that tie, any may be kept). Items
+/// are read front to back against the n-th best kept so far, so most cost one comparison; a
+/// selection over all of them would compare each several times, in an order that misses the
+/// caches.
 fn first_n<T: Copy>(
     items: impl IntoIterator<Item = T>,
     n: usize,

@@ -358,45 +358,21 @@ impl GroupIndex {
             let found = self.table.find(h, |&(eh, i)| {
                 eh == h && set.buckets[i as usize] == bucket && set.key(i as usize) == key
             });
-            let from = &part.slots[g * part.states..][..part.states];
             match found {
                 Some(&(_, i)) => {
                     let base = i as usize * set.states;
-                    for (a, (kind, other)) in kinds.iter().zip(from).enumerate() {
-                        combine(*kind, set, base + a, *other, &mut part.others);
+                    for (a, kind) in kinds.iter().enumerate().take(part.states) {
+                        set.combine_value(*kind, base + a, part.take_state(g, a));
                     }
                 }
                 None => {
                     self.table.insert_unique(h, (h, set.len() as u32), stored);
-                    set.buckets.push(bucket);
-                    set.keys.extend_from_slice(&key);
-                    for s in from {
-                        let s = match s {
-                            Slot::Other(j) => {
-                                let v = std::mem::replace(
-                                    &mut part.others[*j as usize],
-                                    AggValue::NoValue,
-                                );
-                                set.slot_of(v)
-                            }
-                            s => *s,
-                        };
-                        set.slots.push(s);
-                    }
+                    set.push_from(bucket, &key, &mut part, g);
                 }
             }
         }
         self.indexed = set.len();
     }
-}
-
-/// Folds state `other` (an index into `others` when not a number) into `set`'s slot `at`.
-fn combine(kind: AggKind, set: &mut GroupSet, at: usize, other: Slot, others: &mut [AggValue]) {
-    let incoming = match other {
-        Slot::Other(j) => std::mem::replace(&mut others[j as usize], AggValue::NoValue),
-        s => set.value_of(s),
-    };
-    set.combine_value(kind, at, incoming);
 }
 
 impl GroupSet {
